@@ -1,0 +1,12 @@
+//! pseudolive: serves pre-segmented HLS streams as if they were live.
+//!
+//! Pure core (`probe::ts`, `timeline`, `playlist`) over values; IO at the
+//! edges (`source`, `library`, `http`, the binary).
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+#![warn(clippy::print_stdout)]
+
+pub mod probe;
+pub mod probe_cmd;
+pub mod source;
+pub mod ticks;

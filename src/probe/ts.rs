@@ -1,0 +1,577 @@
+//! Native MPEG-TS timing: one pass over the bytes of a segment, no IO.
+//!
+//! Reads PAT and PMT to find the reference elementary stream (first video PID,
+//! else first audio PID), then the PTS/DTS of its PES headers. Packet and PES
+//! parsing use `mpeg2ts-reader`; sync loss, partial packets and garbage are
+//! handled here so that no input can panic.
+
+use mpeg2ts_reader::StreamType;
+use mpeg2ts_reader::packet::Packet;
+use mpeg2ts_reader::pes::{PesContents, PesHeader, PtsDts};
+use mpeg2ts_reader::psi::pat::{PatSection, ProgramDescriptor};
+use mpeg2ts_reader::psi::pmt::PmtSection;
+
+use crate::ticks::{HZ, PTS_WRAP, pts_diff};
+
+const PACKET: usize = 188;
+const SYNC: u8 = 0x47;
+const NULL_PID: u16 = 0x1fff;
+
+/// What kind of elementary stream the timing was read from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StreamKind {
+    /// Any video codec; frame duration from the DTS step.
+    Video,
+    /// AAC in ADTS; frame = 1024 samples.
+    Aac,
+    /// Other audio (MPEG audio, AC-3, LATM); last PES lasts as long as the shortest PES step.
+    OtherAudio,
+}
+
+/// How much of a segment to read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Depth {
+    /// Stop as soon as the reference stream's first PTS is known.
+    Start,
+    /// Read everything, to also know where the last frame ends.
+    Full,
+}
+
+/// Timing of one segment, on the 33-bit PTS clock.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TsTiming {
+    /// Kind of the reference stream.
+    pub kind: StreamKind,
+    /// PID of the reference stream.
+    pub pid: u16,
+    /// PTS of the first PES of the reference stream in the file.
+    pub start_pts: u64,
+    /// `max PTS − start + one frame` in ticks; `None` for a [`Depth::Start`] scan
+    /// or when the frame duration cannot be told (a single frame).
+    pub span_ticks: Option<u64>,
+    /// Bytes skipped while looking for packet sync (0 for a clean file).
+    pub skipped_bytes: usize,
+}
+
+/// Why a buffer gave no timing.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TsError {
+    /// Zero bytes.
+    #[error("empty file")]
+    Empty,
+    /// No three sync bytes 188 bytes apart anywhere.
+    #[error("not MPEG-TS: no packet sync byte (0x47) found")]
+    NoSync,
+    /// Packets, but no audio or video PES with a PTS.
+    #[error("no audio or video PES packet with a PTS in {packets} TS packets")]
+    NoTimestamps {
+        /// Number of TS packets read.
+        packets: usize,
+    },
+}
+
+/// Per-PID PES bookkeeping during a scan.
+#[derive(Debug)]
+struct PidState {
+    pid: u16,
+    /// From the PES stream_id, used when there is no PMT.
+    sniffed: Option<StreamKind>,
+    first_pts: Option<u64>,
+    /// Largest signed PTS offset from `first_pts` seen.
+    max_offset: i64,
+    last_dts: Option<u64>,
+    min_step: Option<u64>,
+    /// Payload of the latest PES (audio only), to count its frames.
+    last_payload: Vec<u8>,
+}
+
+impl PidState {
+    fn new(pid: u16) -> Self {
+        PidState {
+            pid,
+            sniffed: None,
+            first_pts: None,
+            max_offset: 0,
+            last_dts: None,
+            min_step: None,
+            last_payload: Vec::new(),
+        }
+    }
+}
+
+/// Signed difference on the 33-bit clock: `a − b` in (−2^32, 2^32].
+fn signed_diff(a: u64, b: u64) -> i64 {
+    let d = pts_diff(a, b);
+    if d > PTS_WRAP / 2 {
+        d as i64 - PTS_WRAP as i64
+    } else {
+        d as i64
+    }
+}
+
+/// Offset of the next packet at or after `pos`, resynchronising on sync loss:
+/// a new start needs sync bytes at `i`, `i+188` and `i+376` (where in range).
+fn next_packet(buf: &[u8], pos: usize) -> Option<usize> {
+    if pos + PACKET > buf.len() {
+        return None;
+    }
+    if buf[pos] == SYNC {
+        return Some(pos);
+    }
+    (pos + 1..=buf.len() - PACKET).find(|&i| {
+        buf[i] == SYNC
+            && buf.get(i + PACKET).is_none_or(|&b| b == SYNC)
+            && buf.get(i + 2 * PACKET).is_none_or(|&b| b == SYNC)
+    })
+}
+
+/// The data of a PSI section that starts in this payload (after the pointer
+/// field and the 8-byte long header, without the CRC), if its table id matches.
+fn psi_section(payload: &[u8], table_id: u8) -> Option<&[u8]> {
+    let pointer = *payload.first()? as usize;
+    let section = payload.get(1 + pointer..)?;
+    if *section.first()? != table_id || section.len() < 3 {
+        return None;
+    }
+    let length = (usize::from(section[1] & 0x0f) << 8) | usize::from(section[2]);
+    // 5 bytes of syntax header after the 3-byte common header; 4 bytes of CRC at the end.
+    let end = (3 + length).saturating_sub(4).min(section.len());
+    section.get(8..end)
+}
+
+fn classify(stream_type: StreamType) -> Option<StreamKind> {
+    match stream_type {
+        StreamType::ISO_11172_VIDEO
+        | StreamType::H262
+        | StreamType::ISO_14496_2_VISUAL
+        | StreamType::H264
+        | StreamType::H265 => Some(StreamKind::Video),
+        StreamType::ADTS => Some(StreamKind::Aac),
+        StreamType::ISO_11172_AUDIO
+        | StreamType::ISO_138183_AUDIO
+        | StreamType::LATM
+        | StreamType::ATSC_DOLBY_DIGITAL_AUDIO => Some(StreamKind::OtherAudio),
+        StreamType(0x87) => Some(StreamKind::OtherAudio), // E-AC-3
+        _ => None,
+    }
+}
+
+fn sniff_stream_id(id: u8) -> Option<StreamKind> {
+    match id {
+        0xe0..=0xef => Some(StreamKind::Video),
+        0xc0..=0xdf => Some(StreamKind::OtherAudio),
+        _ => None,
+    }
+}
+
+/// PTS and DTS of a PES header at the start of `payload`, if any.
+fn pes_timestamps(payload: &[u8]) -> Option<(u8, Option<u64>, Option<u64>, &[u8])> {
+    if payload.len() < 9 || payload[..3] != [0, 0, 1] {
+        return None;
+    }
+    let header = PesHeader::from_bytes(payload)?;
+    let stream_id = payload[3];
+    match header.contents() {
+        PesContents::Parsed(Some(parsed)) => {
+            let (pts, dts) = match parsed.pts_dts() {
+                Ok(PtsDts::PtsOnly(Ok(pts))) => (Some(pts.value()), None),
+                Ok(PtsDts::Both {
+                    pts: Ok(pts),
+                    dts: Ok(dts),
+                }) => (Some(pts.value()), Some(dts.value())),
+                _ => (None, None),
+            };
+            Some((stream_id, pts, dts, parsed.payload()))
+        }
+        _ => None,
+    }
+}
+
+/// Number of complete ADTS frames in `data` and their sample rate, as
+/// `(frames × 1024, sample_rate)`.
+pub fn adts_samples(data: &[u8]) -> Option<(u64, u64)> {
+    const RATES: [u64; 13] = [
+        96000, 88200, 64000, 48000, 44100, 32000, 24000, 22050, 16000, 12000, 11025, 8000, 7350,
+    ];
+    let mut pos = 0;
+    let mut samples = 0;
+    let mut rate = None;
+    while pos + 7 <= data.len() {
+        let h = &data[pos..pos + 7];
+        if h[0] != 0xff || h[1] & 0xf0 != 0xf0 {
+            break;
+        }
+        let len =
+            (usize::from(h[3] & 0x03) << 11) | (usize::from(h[4]) << 3) | usize::from(h[5] >> 5);
+        if len < 7 || pos + len > data.len() {
+            break;
+        }
+        let sr = *RATES.get(usize::from((h[2] >> 2) & 0x0f))?;
+        rate = Some(sr);
+        samples += 1024 * (u64::from(h[6] & 0x03) + 1);
+        pos += len;
+    }
+    rate.map(|r| (samples, r))
+}
+
+/// Reads the timing of one MPEG-TS segment.
+pub fn scan(buf: &[u8], depth: Depth) -> Result<TsTiming, TsError> {
+    if buf.is_empty() {
+        return Err(TsError::Empty);
+    }
+    let mut pmt_pid: Option<u16> = None;
+    // (pid, kind) in PMT order.
+    let mut pmt_streams: Vec<(u16, StreamKind)> = Vec::new();
+    let mut pids: Vec<PidState> = Vec::new();
+    let mut packets = 0usize;
+    let mut skipped = 0usize;
+    let mut pos = 0usize;
+    let mut synced = false;
+
+    while let Some(at) = next_packet(buf, pos) {
+        skipped += at - pos;
+        synced = true;
+        pos = at + PACKET;
+        packets += 1;
+        let Some(pk) = Packet::try_new(&buf[at..at + PACKET]) else {
+            continue;
+        };
+        if pk.transport_error_indicator() {
+            continue;
+        }
+        let pid = u16::from(pk.pid());
+        let Some(payload) = pk.payload() else {
+            continue;
+        };
+        if pid == 0 {
+            if pk.payload_unit_start_indicator()
+                && let Some(data) = psi_section(payload, 0x00)
+            {
+                pmt_pid = PatSection::new(data)
+                    .programs()
+                    .find_map(|p| match p {
+                        ProgramDescriptor::Program { pid, .. } => Some(u16::from(pid)),
+                        ProgramDescriptor::Network { .. } => None,
+                    })
+                    .or(pmt_pid);
+            }
+            continue;
+        }
+        if Some(pid) == pmt_pid {
+            if pk.payload_unit_start_indicator()
+                && pmt_streams.is_empty()
+                && let Some(data) = psi_section(payload, 0x02)
+                && let Ok(pmt) = PmtSection::from_bytes(data)
+            {
+                pmt_streams = pmt
+                    .streams()
+                    .filter_map(|s| {
+                        classify(s.stream_type()).map(|k| (u16::from(s.elementary_pid()), k))
+                    })
+                    .collect();
+            }
+            continue;
+        }
+        if pid == NULL_PID {
+            continue;
+        }
+
+        let idx = match pids.iter().position(|p| p.pid == pid) {
+            Some(i) => i,
+            None => {
+                pids.push(PidState::new(pid));
+                pids.len() - 1
+            }
+        };
+        let state = &mut pids[idx];
+        if pk.payload_unit_start_indicator() {
+            let Some((stream_id, pts, dts, es)) = pes_timestamps(payload) else {
+                continue;
+            };
+            state.sniffed = state.sniffed.or(sniff_stream_id(stream_id));
+            let is_audio = matches!(state.sniffed, Some(StreamKind::OtherAudio));
+            if is_audio {
+                state.last_payload.clear();
+                state.last_payload.extend_from_slice(es);
+            }
+            if let Some(pts) = pts {
+                match state.first_pts {
+                    None => state.first_pts = Some(pts),
+                    Some(first) => state.max_offset = state.max_offset.max(signed_diff(pts, first)),
+                }
+                let dts = dts.unwrap_or(pts);
+                if let Some(last) = state.last_dts {
+                    let step = signed_diff(dts, last);
+                    if step > 0 {
+                        let step = step as u64;
+                        state.min_step = Some(state.min_step.map_or(step, |m| m.min(step)));
+                    }
+                }
+                state.last_dts = Some(dts);
+            }
+            if depth == Depth::Start && state.first_pts.is_some() {
+                let reference = pmt_streams.first().map(|&(p, _)| p);
+                let first_video = pmt_streams
+                    .iter()
+                    .find(|(_, k)| *k == StreamKind::Video)
+                    .map(|&(p, _)| p);
+                if first_video.or(reference) == Some(pid) {
+                    break;
+                }
+            }
+        } else if matches!(state.sniffed, Some(StreamKind::OtherAudio)) && state.first_pts.is_some()
+        {
+            state.last_payload.extend_from_slice(payload);
+        }
+    }
+    if !synced {
+        return Err(TsError::NoSync);
+    }
+
+    // The reference stream: first video PID of the PMT, else its first audio
+    // PID; without a PMT, the first PID whose PES stream id says video, else audio.
+    let with_pts = |pid: u16| pids.iter().find(|p| p.pid == pid && p.first_pts.is_some());
+    let from_pmt = pmt_streams
+        .iter()
+        .filter(|(_, k)| *k == StreamKind::Video)
+        .chain(pmt_streams.iter().filter(|(_, k)| *k != StreamKind::Video))
+        .find_map(|&(pid, kind)| with_pts(pid).map(|s| (s, kind)));
+    let sniffed = || {
+        let by_kind = |want: StreamKind| {
+            pids.iter()
+                .find(|p| p.first_pts.is_some() && p.sniffed == Some(want))
+                .map(|s| (s, want))
+        };
+        by_kind(StreamKind::Video).or_else(|| by_kind(StreamKind::OtherAudio))
+    };
+    let Some((state, kind)) = from_pmt.or_else(sniffed) else {
+        return Err(TsError::NoTimestamps { packets });
+    };
+    let start_pts = state.first_pts.unwrap_or_default();
+    let span_ticks = match depth {
+        Depth::Start => None,
+        Depth::Full => last_frame_ticks(state, kind).map(|frame| state.max_offset as u64 + frame),
+    };
+    Ok(TsTiming {
+        kind,
+        pid: state.pid,
+        start_pts,
+        span_ticks,
+        skipped_bytes: skipped,
+    })
+}
+
+/// Duration of the content starting at the largest PTS: one video frame,
+/// or every audio frame of the last PES.
+fn last_frame_ticks(state: &PidState, kind: StreamKind) -> Option<u64> {
+    match kind {
+        StreamKind::Video => state.min_step,
+        StreamKind::Aac => adts_samples(&state.last_payload)
+            .filter(|&(samples, _)| samples > 0)
+            .map(|(samples, rate)| (samples * HZ + rate / 2) / rate)
+            .or(state.min_step),
+        StreamKind::OtherAudio => state.min_step,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A 188-byte packet with the given PID, PUSI flag and payload (padded with
+    /// an adaptation field so the payload ends the packet).
+    fn packet(pid: u16, pusi: bool, payload: &[u8]) -> Vec<u8> {
+        assert!(payload.len() <= 184);
+        let mut p = vec![
+            SYNC,
+            ((pid >> 8) as u8 & 0x1f) | if pusi { 0x40 } else { 0 },
+            pid as u8,
+        ];
+        let stuffing = 184 - payload.len();
+        if stuffing == 0 {
+            p.push(0x10);
+        } else {
+            p.push(0x30);
+            p.push((stuffing - 1) as u8);
+            if stuffing > 1 {
+                p.push(0);
+                p.extend(std::iter::repeat_n(0xff, stuffing - 2));
+            }
+        }
+        p.extend_from_slice(payload);
+        assert_eq!(p.len(), 188);
+        p
+    }
+
+    fn section(table_id: u8, body: &[u8]) -> Vec<u8> {
+        let len = 5 + body.len() + 4;
+        let mut s = vec![
+            0,
+            table_id,
+            0xb0 | (len >> 8) as u8,
+            len as u8,
+            0,
+            1,
+            0xc1,
+            0,
+            0,
+        ];
+        s.extend_from_slice(body);
+        s.extend_from_slice(&[0, 0, 0, 0]); // CRC, not checked
+        s
+    }
+
+    fn pat() -> Vec<u8> {
+        packet(0, true, &section(0x00, &[0, 1, 0xf0, 0x00])) // program 1 → PMT PID 0x1000
+    }
+
+    /// PMT listing (stream_type, pid) pairs.
+    fn pmt(streams: &[(u8, u16)]) -> Vec<u8> {
+        let mut body = vec![0xe1, 0x00, 0xf0, 0x00];
+        for &(st, pid) in streams {
+            body.extend_from_slice(&[st, 0xe0 | (pid >> 8) as u8, pid as u8, 0xf0, 0x00]);
+        }
+        packet(0x1000, true, &section(0x02, &body))
+    }
+
+    fn ts_bytes(marker: u8, v: u64) -> [u8; 5] {
+        [
+            (marker << 4) | (((v >> 30) as u8 & 0x07) << 1) | 1,
+            (v >> 22) as u8,
+            (((v >> 15) as u8) << 1) | 1,
+            (v >> 7) as u8,
+            ((v as u8) << 1) | 1,
+        ]
+    }
+
+    fn pes(pid: u16, stream_id: u8, pts: u64, dts: Option<u64>, es: &[u8]) -> Vec<u8> {
+        let mut p = vec![0, 0, 1, stream_id, 0, 0, 0x80];
+        match dts {
+            None => {
+                p.extend_from_slice(&[0x80, 5]);
+                p.extend_from_slice(&ts_bytes(0b0010, pts));
+            }
+            Some(dts) => {
+                p.extend_from_slice(&[0xc0, 10]);
+                p.extend_from_slice(&ts_bytes(0b0011, pts));
+                p.extend_from_slice(&ts_bytes(0b0001, dts));
+            }
+        }
+        p.extend_from_slice(es);
+        packet(pid, true, &p)
+    }
+
+    /// A video segment: `frames` frames of 3600 ticks (25 fps) from `start`.
+    fn video_segment(start: u64, frames: u64) -> Vec<u8> {
+        let mut buf = pat();
+        buf.extend(pmt(&[(0x0f, 0x101), (0x1b, 0x100)]));
+        for f in 0..frames {
+            let pts = (start + f * 3600) % PTS_WRAP;
+            buf.extend(pes(0x100, 0xe0, pts, Some(pts), &[0; 10]));
+            buf.extend(pes(0x101, 0xc0, (pts + 100) % PTS_WRAP, None, &[]));
+        }
+        buf
+    }
+
+    #[test]
+    fn video_start_and_span() {
+        let t = scan(&video_segment(900_000, 50), Depth::Full).unwrap();
+        assert_eq!(t.kind, StreamKind::Video);
+        assert_eq!(t.pid, 0x100);
+        assert_eq!(t.start_pts, 900_000);
+        assert_eq!(t.span_ticks, Some(180_000));
+        let t = scan(&video_segment(900_000, 50), Depth::Start).unwrap();
+        assert_eq!((t.start_pts, t.span_ticks), (900_000, None));
+    }
+
+    #[test]
+    fn span_across_pts_wrap() {
+        let t = scan(&video_segment(PTS_WRAP - 36_000, 50), Depth::Full).unwrap();
+        assert_eq!(t.start_pts, PTS_WRAP - 36_000);
+        assert_eq!(t.span_ticks, Some(180_000));
+    }
+
+    #[test]
+    fn resynchronises_after_garbage_and_ignores_partial_packet() {
+        let mut buf = vec![0x47, 1, 2, 3, 0x47, 9, 9];
+        buf.extend(video_segment(0, 25));
+        buf.extend_from_slice(&[0x47, 0, 0x11, 0x10, 1, 2, 3]); // partial packet
+        let t = scan(&buf, Depth::Full).unwrap();
+        assert_eq!(t.start_pts, 0);
+        assert_eq!(t.span_ticks, Some(90_000));
+        assert_eq!(t.skipped_bytes, 7);
+    }
+
+    #[test]
+    fn garbage_in_the_middle_is_skipped() {
+        let seg = video_segment(0, 25);
+        let mut buf = seg[..188 * 10].to_vec();
+        buf.extend_from_slice(&[0x00; 1000]);
+        buf.extend_from_slice(&seg[188 * 10..]);
+        let t = scan(&buf, Depth::Full).unwrap();
+        assert_eq!(t.span_ticks, Some(90_000));
+    }
+
+    #[test]
+    fn audio_only_uses_adts_frames_of_the_last_pes() {
+        // Two ADTS frames of 1024 samples at 48 kHz (rate index 3) in each PES.
+        // A 9-byte ADTS frame: 48 kHz (rate index 3), one raw data block.
+        let es = [0xff, 0xf1, 0x4c, 0x80, 0x01, 0x20, 0xfc, 0, 0];
+        let two: Vec<u8> = es.iter().chain(es.iter()).copied().collect();
+        let mut buf = pat();
+        buf.extend(pmt(&[(0x0f, 0x101)]));
+        for i in 0..10u64 {
+            buf.extend(pes(0x101, 0xc0, 1000 + i * 3840, None, &two));
+        }
+        let t = scan(&buf, Depth::Full).unwrap();
+        assert_eq!(t.kind, StreamKind::Aac);
+        // 9 steps of 3840 ticks, then the last PES: 2048 samples at 48 kHz = 3840 ticks.
+        assert_eq!(t.span_ticks, Some(10 * 3840));
+    }
+
+    #[test]
+    fn without_pmt_the_stream_id_decides() {
+        let mut buf = Vec::new();
+        for f in 0..5u64 {
+            buf.extend(pes(0x44, 0xc0, 50 + f * 1000, None, &[]));
+            buf.extend(pes(0x45, 0xe0, 7 + f * 3600, None, &[]));
+        }
+        let t = scan(&buf, Depth::Full).unwrap();
+        assert_eq!((t.pid, t.kind, t.start_pts), (0x45, StreamKind::Video, 7));
+    }
+
+    #[test]
+    fn typed_errors_for_bad_input() {
+        assert_eq!(scan(&[], Depth::Full), Err(TsError::Empty));
+        assert_eq!(scan(&[1, 2, 3], Depth::Full), Err(TsError::NoSync));
+        assert_eq!(scan(&[0x55; 5000], Depth::Full), Err(TsError::NoSync));
+        assert_eq!(
+            scan(&pat(), Depth::Full),
+            Err(TsError::NoTimestamps { packets: 1 })
+        );
+        let mut short = video_segment(0, 2);
+        short.truncate(100);
+        assert_eq!(scan(&short, Depth::Full), Err(TsError::NoSync));
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(proptest::num::u8::ANY, 0..4000)) {
+            let _ = scan(&bytes, Depth::Full);
+            let _ = scan(&bytes, Depth::Start);
+            let _ = adts_samples(&bytes);
+        }
+
+        #[test]
+        fn sync_bytes_everywhere_never_panic(seed in proptest::collection::vec(proptest::num::u8::ANY, 0..2000)) {
+            // Mostly-valid packets with random contents: exercises PSI/PES parsing.
+            let mut buf = Vec::new();
+            for chunk in seed.chunks(187) {
+                buf.push(SYNC);
+                buf.extend_from_slice(chunk);
+                buf.resize(buf.len().div_ceil(188) * 188, 0xff);
+            }
+            let _ = scan(&buf, Depth::Full);
+        }
+    }
+}

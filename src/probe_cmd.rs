@@ -1,0 +1,148 @@
+//! `pseudolive probe`: measure segments from the command line, as a table or JSON Lines.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use crate::probe::{Measured, Prober, SegmentInput};
+use crate::source::{self, SourceError};
+use crate::ticks::to_secs;
+
+/// A group of segments to measure together (one playlist, or one lone file).
+struct Job {
+    playlist: Option<PathBuf>,
+    segments: Vec<SegmentInput>,
+    uris: Vec<String>,
+}
+
+/// One output row, exactly the keys of `--json`.
+#[derive(serde::Serialize)]
+struct Row<'a> {
+    playlist: Option<String>,
+    uri: &'a str,
+    index: usize,
+    duration: f64,
+    ticks: u64,
+    method: Option<crate::probe::Method>,
+    error: Option<&'a str>,
+}
+
+fn media_job(path: &Path) -> Result<Job, SourceError> {
+    let pl = source::read_media(path)?;
+    Ok(Job {
+        playlist: Some(path.to_path_buf()),
+        segments: source::segment_inputs(path, &pl),
+        uris: pl.segments.iter().map(|s| s.uri.clone()).collect(),
+    })
+}
+
+fn master_jobs(path: &Path) -> Result<Vec<Job>, SourceError> {
+    let master = source::read_master(path)?;
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let uris = master
+        .variants
+        .iter()
+        .filter(|v| !v.is_i_frame)
+        .map(|v| v.uri.clone())
+        .chain(master.alternatives.iter().filter_map(|a| a.uri.clone()));
+    let mut seen = Vec::new();
+    let mut jobs = Vec::new();
+    for uri in uris {
+        let p = dir.join(&uri);
+        if !seen.contains(&p) {
+            jobs.push(media_job(&p)?);
+            seen.push(p);
+        }
+    }
+    Ok(jobs)
+}
+
+fn jobs_for(path: &Path) -> Result<Vec<Job>, SourceError> {
+    if path.is_dir() {
+        let master = path.join("abr.m3u8");
+        if !master.is_file() {
+            return Err(SourceError::new(path, "directory has no abr.m3u8"));
+        }
+        return master_jobs(&master);
+    }
+    if path.extension().is_some_and(|e| e == "m3u8") {
+        let text = source::read_playlist_text(path)?;
+        return if text.contains("#EXT-X-STREAM-INF") {
+            master_jobs(path)
+        } else {
+            media_job(path).map(|j| vec![j])
+        };
+    }
+    if !path.exists() {
+        return Err(SourceError::new(path, "no such file"));
+    }
+    Ok(vec![Job {
+        playlist: None,
+        segments: vec![SegmentInput {
+            path: path.to_path_buf(),
+            extinf_ticks: 0,
+            discontinuity: false,
+        }],
+        uris: vec![path.display().to_string()],
+    }])
+}
+
+/// Runs the command; `Ok(false)` when some segment could not be measured.
+pub fn run(
+    prober: &Prober,
+    paths: &[PathBuf],
+    json: bool,
+    out: &mut impl Write,
+) -> std::io::Result<bool> {
+    let mut all_ok = true;
+    if !json {
+        writeln!(
+            out,
+            "{:<40} {:>5} {:<24} {:>11} {:<8} error",
+            "playlist", "index", "uri", "duration", "method"
+        )?;
+    }
+    for path in paths {
+        let jobs = match jobs_for(path) {
+            Ok(jobs) => jobs,
+            Err(e) => {
+                tracing::error!("{e}");
+                all_ok = false;
+                continue;
+            }
+        };
+        for job in jobs {
+            let measured: Vec<Measured> = prober.measure_playlist(&job.segments);
+            let playlist = job.playlist.as_ref().map(|p| p.display().to_string());
+            for (index, (m, uri)) in measured.iter().zip(&job.uris).enumerate() {
+                all_ok &= m.method.is_some();
+                let row = Row {
+                    playlist: playlist.clone(),
+                    uri,
+                    index,
+                    duration: (to_secs(m.ticks) * 1e6).round() / 1e6,
+                    ticks: m.ticks,
+                    method: m.method,
+                    error: m.error.as_deref(),
+                };
+                if json {
+                    serde_json::to_writer(&mut *out, &row)?;
+                    writeln!(out)?;
+                } else {
+                    let method = serde_json::to_value(row.method).ok();
+                    let method = method.as_ref().and_then(|v| v.as_str()).unwrap_or("FAILED");
+                    writeln!(
+                        out,
+                        "{:<40} {:>5} {:<24} {:>11.6} {:<8} {}",
+                        row.playlist.as_deref().unwrap_or("-"),
+                        index,
+                        uri,
+                        row.duration,
+                        method,
+                        row.error.unwrap_or("")
+                    )?;
+                }
+            }
+        }
+    }
+    Ok(all_ok)
+}

@@ -1,0 +1,191 @@
+//! Reading source playlists from disk: text normalisation, m3u8-rs parsing
+//! and validation, with errors that name the file.
+
+use std::path::{Path, PathBuf};
+
+use m3u8_rs::{MasterPlaylist, MediaPlaylist, Playlist};
+
+use crate::probe::SegmentInput;
+use crate::ticks::from_secs;
+
+/// A problem with one source file.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{}: {problem}", path.display())]
+pub struct SourceError {
+    /// The offending file.
+    pub path: PathBuf,
+    /// What is wrong with it.
+    pub problem: String,
+}
+
+impl SourceError {
+    /// An error about `path`.
+    pub fn new(path: &Path, problem: impl Into<String>) -> Self {
+        SourceError {
+            path: path.to_path_buf(),
+            problem: problem.into(),
+        }
+    }
+}
+
+/// Reads a playlist file as text: strips a UTF-8 BOM and leading whitespace,
+/// turns CRLF into LF and trims trailing whitespace from every line.
+pub fn read_playlist_text(path: &Path) -> Result<String, SourceError> {
+    let bytes =
+        std::fs::read(path).map_err(|e| SourceError::new(path, format!("cannot read: {e}")))?;
+    let text = String::from_utf8(bytes).map_err(|e| {
+        SourceError::new(
+            path,
+            format!("not UTF-8 text (byte {})", e.utf8_error().valid_up_to()),
+        )
+    })?;
+    let text = text.strip_prefix('\u{feff}').unwrap_or(&text).trim_start();
+    if !text.starts_with("#EXTM3U") {
+        return Err(SourceError::new(
+            path,
+            "not a playlist: does not start with #EXTM3U",
+        ));
+    }
+    let mut out = String::with_capacity(text.len() + 1);
+    for line in text.lines() {
+        out.push_str(line.trim_end());
+        out.push('\n');
+    }
+    Ok(fix_float_target_duration(out))
+}
+
+/// `#EXT-X-TARGETDURATION:6.0` is invalid but common; m3u8-rs misreads it.
+fn fix_float_target_duration(text: String) -> String {
+    const TAG: &str = "#EXT-X-TARGETDURATION:";
+    if !text
+        .lines()
+        .any(|l| l.starts_with(TAG) && l[TAG.len()..].contains('.'))
+    {
+        return text;
+    }
+    text.lines()
+        .map(
+            |l| match l.strip_prefix(TAG).and_then(|v| v.parse::<f64>().ok()) {
+                Some(v) => format!("{TAG}{}\n", v.ceil() as u64),
+                None => format!("{l}\n"),
+            },
+        )
+        .collect()
+}
+
+/// Parses a master playlist.
+pub fn read_master(path: &Path) -> Result<MasterPlaylist, SourceError> {
+    let text = read_playlist_text(path)?;
+    match m3u8_rs::parse_playlist_res(text.as_bytes()) {
+        Ok(Playlist::MasterPlaylist(m)) => Ok(m),
+        Ok(Playlist::MediaPlaylist(_)) => Err(SourceError::new(
+            path,
+            "is a media playlist, expected a master playlist with #EXT-X-STREAM-INF",
+        )),
+        Err(e) => Err(SourceError::new(
+            path,
+            format!("cannot parse: {}", short(&e.to_string())),
+        )),
+    }
+}
+
+/// Parses a media playlist and checks it has segments.
+pub fn read_media(path: &Path) -> Result<MediaPlaylist, SourceError> {
+    let text = read_playlist_text(path)?;
+    let pl = match m3u8_rs::parse_media_playlist_res(text.as_bytes()) {
+        Ok(pl) => pl,
+        Err(e) => {
+            return Err(SourceError::new(
+                path,
+                format!("cannot parse: {}", short(&e.to_string())),
+            ));
+        }
+    };
+    if pl.segments.is_empty() {
+        return Err(SourceError::new(path, "media playlist has no segments"));
+    }
+    if let Some(i) = pl.segments.iter().position(|s| s.byte_range.is_some()) {
+        return Err(SourceError::new(
+            path,
+            format!("segment {i} uses EXT-X-BYTERANGE, which is not supported"),
+        ));
+    }
+    if let Some(s) = pl.segments.iter().find(|s| s.uri.contains("://")) {
+        return Err(SourceError::new(
+            path,
+            format!(
+                "segment URI {:?} is absolute; only files beside the playlist are served",
+                s.uri
+            ),
+        ));
+    }
+    Ok(pl)
+}
+
+fn short(msg: &str) -> String {
+    let line = msg.lines().next().unwrap_or(msg);
+    line.chars().take(160).collect()
+}
+
+/// The segments of a media playlist as measurement inputs, paths resolved
+/// against the playlist's directory.
+pub fn segment_inputs(playlist_path: &Path, pl: &MediaPlaylist) -> Vec<SegmentInput> {
+    let dir = playlist_path.parent().unwrap_or(Path::new("."));
+    pl.segments
+        .iter()
+        .map(|s| SegmentInput {
+            path: dir.join(s.uri.split(['?', '#']).next().unwrap_or(&s.uri)),
+            extinf_ticks: from_secs(f64::from(s.duration)),
+            discontinuity: s.discontinuity,
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn write(name: &str, text: &[u8]) -> PathBuf {
+        let dir =
+            std::env::temp_dir().join(format!("pseudolive-source-{}-{name}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("index.m3u8");
+        std::fs::write(&path, text).unwrap();
+        path
+    }
+
+    #[test]
+    fn bom_crlf_and_trailing_space_are_accepted() {
+        let p = write(
+            "bom",
+            b"\xef\xbb\xbf#EXTM3U\r\n#EXT-X-TARGETDURATION:2 \r\n#EXTINF:2.0,\r\na.ts  \r\n#EXT-X-ENDLIST\r\n",
+        );
+        let pl = read_media(&p).unwrap();
+        assert_eq!(pl.segments.len(), 1);
+        assert_eq!(pl.segments[0].uri, "a.ts");
+    }
+
+    #[test]
+    fn float_target_duration_is_rounded_up() {
+        let p = write(
+            "float",
+            b"#EXTM3U\n#EXT-X-TARGETDURATION:6.5\n#EXTINF:6.0,\na.ts\n#EXTINF:6.0,\nb.ts\n",
+        );
+        let pl = read_media(&p).unwrap();
+        assert_eq!(pl.target_duration, 7);
+        assert_eq!(pl.segments.len(), 2);
+        assert_eq!(pl.segments[1].uri, "b.ts");
+    }
+
+    #[test]
+    fn errors_name_the_file_and_problem() {
+        let p = write("empty", b"#EXTM3U\n#EXT-X-TARGETDURATION:2\n");
+        let e = read_media(&p).unwrap_err().to_string();
+        assert!(e.contains("index.m3u8") && e.contains("no segments"), "{e}");
+        let p = write("garbage", b"\x00\xff\xfe binary");
+        let e = read_media(&p).unwrap_err().to_string();
+        assert!(e.contains("not UTF-8"), "{e}");
+        let p = write("text", b"hello");
+        assert!(read_master(&p).unwrap_err().to_string().contains("#EXTM3U"));
+    }
+}

@@ -1,0 +1,90 @@
+//! Native measurement of every fixture segment against ffprobe's packet timestamps.
+
+use pseudolive::probe::{Method, ProbeMode, Prober};
+use pseudolive::source;
+
+use crate::util::{expected, fixture};
+
+/// One millisecond in ticks.
+const MS: u64 = 90;
+/// The longest frame among the fixtures (29.97 fps video: 3003 ticks; AAC 1024 @ 44.1 kHz: 2090).
+const FRAME: u64 = 3003;
+
+fn check(name: &str) {
+    let playlist = fixture(name).join("index.m3u8");
+    let pl = source::read_media(&playlist).unwrap();
+    let inputs = source::segment_inputs(&playlist, &pl);
+    let prober = Prober {
+        mode: ProbeMode::Native,
+        ffprobe: None,
+    };
+    let measured = prober.measure_playlist(&inputs);
+    let expected = expected(name);
+    assert_eq!(measured.len(), expected.len(), "{name}: segment count");
+    for (i, (m, e)) in measured.iter().zip(&expected).enumerate() {
+        assert_eq!(pl.segments[i].uri, e.uri);
+        let (want_method, tolerance) = match e.rule.as_str() {
+            "diff" => (Method::Native, MS),
+            "span" => (Method::Native, FRAME),
+            "playlist" => (Method::Playlist, 0),
+            other => panic!("unknown rule {other}"),
+        };
+        assert_eq!(
+            m.method,
+            Some(want_method),
+            "{name} {}: {:?}",
+            e.uri,
+            m.error
+        );
+        assert!(
+            m.ticks.abs_diff(e.ticks) <= tolerance,
+            "{name} {}: measured {} ticks, expected {} (±{tolerance})",
+            e.uri,
+            m.ticks,
+            e.ticks
+        );
+    }
+}
+
+#[test]
+fn av25() {
+    check("av25");
+}
+
+#[test]
+fn av2997_ignores_rounded_extinf() {
+    check("av2997");
+    // The source says 2 s; the truth is 2.002 s.
+    let pl = source::read_media(&fixture("av2997").join("index.m3u8")).unwrap();
+    assert!(pl.segments.iter().all(|s| s.duration == 2.0));
+}
+
+#[test]
+fn bframes_irregular_keyframes() {
+    check("bframes");
+}
+
+#[test]
+fn audio_only() {
+    check("audio_only");
+}
+
+#[test]
+fn pts_wrap() {
+    check("wrap");
+}
+
+#[test]
+fn discontinuity() {
+    check("discontinuity");
+}
+
+#[test]
+fn truncated_segment() {
+    check("truncated");
+}
+
+#[test]
+fn not_ts_falls_back_to_extinf() {
+    check("not_ts");
+}
