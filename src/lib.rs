@@ -6,7 +6,13 @@
 #![deny(missing_docs)]
 #![warn(clippy::print_stdout)]
 
+pub mod config;
+pub mod http;
+pub mod library;
+pub mod live;
+pub mod playlist;
 pub mod probe;
 pub mod probe_cmd;
 pub mod source;
 pub mod ticks;
+pub mod timeline;

@@ -1,1 +1,135 @@
-fn main() {}
+//! The pseudolive binary: flags → library → bind → serve, or `probe`.
+
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::Parser;
+use tracing_subscriber::EnvFilter;
+
+use pseudolive::config::{Cli, Command};
+use pseudolive::http::{self, App};
+use pseudolive::live::{Library, LibraryConfig};
+use pseudolive::probe::{ProbeMode, Prober, ffprobe};
+use pseudolive::probe_cmd;
+
+/// Longest wait for in-flight downloads after SIGINT/SIGTERM.
+const DRAIN: Duration = Duration::from_secs(5);
+/// Longest wait of a playlist request for a stream that is loading.
+const LOAD_WAIT: Duration = Duration::from_secs(10);
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let filter = EnvFilter::try_new(format!("{},mpeg2ts_reader=error", cli.log_level))
+        .unwrap_or_else(|_| EnvFilter::new("info"));
+    use std::io::IsTerminal;
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(std::io::stderr().is_terminal())
+        .with_writer(std::io::stderr)
+        .init();
+    match run(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("pseudolive: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn prober(cli: &Cli) -> anyhow::Result<Prober> {
+    let found = ffprobe::locate(cli.probe.ffprobe.as_deref());
+    if let Some(p) = &cli.probe.ffprobe
+        && found.is_none()
+    {
+        anyhow::bail!("--ffprobe {}: no such file", p.display());
+    }
+    if cli.probe.mode == ProbeMode::Ffprobe && found.is_none() {
+        anyhow::bail!("--probe ffprobe: ffprobe not found (give --ffprobe PATH)");
+    }
+    Ok(Prober {
+        mode: cli.probe.mode,
+        ffprobe: found,
+    })
+}
+
+fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    let prober = prober(&cli)?;
+    if let Some(Command::Probe { json, paths }) = &cli.command {
+        let ok = probe_cmd::run(&prober, paths, *json, &mut std::io::stdout().lock())?;
+        return Ok(if ok {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::FAILURE
+        });
+    }
+    let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
+    runtime.block_on(serve(cli, prober))?;
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn serve(cli: Cli, prober: Prober) -> anyhow::Result<()> {
+    let addr = cli.addr();
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("cannot listen on {addr}"))?;
+    let library = Library::new(LibraryConfig {
+        root: cli.root.clone(),
+        window: usize::from(cli.window),
+        epoch_ms: cli.epoch,
+        prober,
+    });
+    let found = library.rescan().with_context(|| "cannot start")?;
+    let local = listener.local_addr().unwrap_or(addr);
+    tracing::info!(
+        "serving {} stream(s) from {} on http://{local}/ (master playlists: http://{local}/<stream>.m3u8)",
+        found,
+        cli.root.display()
+    );
+    let app = Arc::new(App {
+        library,
+        load_wait: LOAD_WAIT,
+    });
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let server = warp::serve(http::routes(app))
+        .incoming(listener)
+        .graceful(async move {
+            let _ = stop_rx.await;
+        })
+        .run();
+    let mut server = tokio::spawn(server);
+    tokio::select! {
+        _ = &mut server => return Ok(()),
+        _ = shutdown_signal() => {}
+    }
+    tracing::info!("shutting down: draining connections for at most {DRAIN:?}");
+    let _ = stop_tx.send(());
+    if tokio::time::timeout(DRAIN, server).await.is_err() {
+        tracing::warn!("drain timeout: closing the remaining connections");
+    }
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = ctrl_c => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = ctrl_c.await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = ctrl_c.await;
+    }
+}

@@ -58,11 +58,24 @@ fn master_jobs(path: &Path) -> Result<Vec<Job>, SourceError> {
 
 fn jobs_for(path: &Path) -> Result<Vec<Job>, SourceError> {
     if path.is_dir() {
-        let master = path.join("abr.m3u8");
-        if !master.is_file() {
-            return Err(SourceError::new(path, "directory has no abr.m3u8"));
+        let master = path.join(crate::library::MASTER);
+        if master.is_file() {
+            return master_jobs(&master);
         }
-        return master_jobs(&master);
+        // No master: every media playlist in the directory.
+        let mut playlists: Vec<PathBuf> = std::fs::read_dir(path)
+            .map_err(|e| SourceError::new(path, format!("cannot read directory: {e}")))?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|e| e == "m3u8"))
+            .collect();
+        playlists.sort();
+        if playlists.is_empty() {
+            return Err(SourceError::new(
+                path,
+                "directory has no abr.m3u8 and no other .m3u8",
+            ));
+        }
+        return playlists.iter().map(|p| media_job(p)).collect();
     }
     if path.extension().is_some_and(|e| e == "m3u8") {
         let text = source::read_playlist_text(path)?;
