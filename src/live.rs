@@ -213,13 +213,14 @@ impl Library {
         let mut fresh = Vec::new();
         if let Ok(mut slots) = self.slots.write() {
             for name in names {
-                if !slots.contains_key(&name) {
+                if let std::collections::btree_map::Entry::Vacant(entry) = slots.entry(name.clone())
+                {
                     let slot = Arc::new(Slot {
-                        name: name.clone(),
+                        name,
                         state: watch::Sender::new(StreamState::Loading),
                         started: AtomicBool::new(false),
                     });
-                    slots.insert(name, slot.clone());
+                    entry.insert(slot.clone());
                     fresh.push(slot);
                 }
             }

@@ -164,8 +164,17 @@ fn sniff_stream_id(id: u8) -> Option<StreamKind> {
     }
 }
 
+/// What the header of a PES packet says.
+struct PesStart<'a> {
+    stream_id: u8,
+    pts: Option<u64>,
+    dts: Option<u64>,
+    /// The elementary stream bytes after the header, in this TS packet.
+    es: &'a [u8],
+}
+
 /// PTS and DTS of a PES header at the start of `payload`, if any.
-fn pes_timestamps(payload: &[u8]) -> Option<(u8, Option<u64>, Option<u64>, &[u8])> {
+fn pes_timestamps(payload: &[u8]) -> Option<PesStart<'_>> {
     if payload.len() < 9 || payload[..3] != [0, 0, 1] {
         return None;
     }
@@ -181,7 +190,12 @@ fn pes_timestamps(payload: &[u8]) -> Option<(u8, Option<u64>, Option<u64>, &[u8]
                 }) => (Some(pts.value()), Some(dts.value())),
                 _ => (None, None),
             };
-            Some((stream_id, pts, dts, parsed.payload()))
+            Some(PesStart {
+                stream_id,
+                pts,
+                dts,
+                es: parsed.payload(),
+            })
         }
         _ => None,
     }
@@ -285,7 +299,13 @@ pub fn scan(buf: &[u8], depth: Depth) -> Result<TsTiming, TsError> {
         };
         let state = &mut pids[idx];
         if pk.payload_unit_start_indicator() {
-            let Some((stream_id, pts, dts, es)) = pes_timestamps(payload) else {
+            let Some(PesStart {
+                stream_id,
+                pts,
+                dts,
+                es,
+            }) = pes_timestamps(payload)
+            else {
                 continue;
             };
             state.sniffed = state.sniffed.or(sniff_stream_id(stream_id));
