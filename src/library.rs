@@ -255,38 +255,81 @@ pub fn load_stream(
         }
     }
 
-    let target_duration = tracks
-        .iter()
-        .flat_map(|t| &t.segments)
-        .map(|s| round_secs(s.ticks))
-        .max()
-        .unwrap_or(1)
-        .max(1);
-    let segs = || tracks.iter().flat_map(|t| &t.segments);
-    let version = if segs().any(|s| s.map.is_some()) {
-        6
-    } else if segs().any(|s| {
-        s.key
-            .as_ref()
-            .is_some_and(|k| k.keyformat.is_some() || k.keyformatversions.is_some())
-    }) {
-        5
-    } else {
-        3
-    };
-
-    let durations: Vec<u64> = reference.segments.iter().map(|s| s.ticks).collect();
-    let schedule = Schedule::new(&durations, &discontinuities[0], target_duration, window);
     let master = render_master(&mut master, name, &uris, &tracks, &master_path);
-    Ok(Stream {
-        name: name.to_string(),
-        master,
-        tracks,
-        schedule,
-        target_duration,
-        version,
-        load_time: started.elapsed(),
-    })
+    let mut stream = Stream::assemble(name, master, tracks, &discontinuities[0], window);
+    stream.load_time = started.elapsed();
+    Ok(stream)
+}
+
+impl Stream {
+    /// A stream from checked tracks: target duration, version and the shared
+    /// schedule (from the first track) computed here.
+    fn assemble(
+        name: &str,
+        master: Bytes,
+        tracks: Vec<Track>,
+        discontinuities: &[bool],
+        window: usize,
+    ) -> Stream {
+        let segs = || tracks.iter().flat_map(|t| &t.segments);
+        let target_duration = segs()
+            .map(|s| round_secs(s.ticks))
+            .max()
+            .unwrap_or(1)
+            .max(1);
+        let version = if segs().any(|s| s.map.is_some()) {
+            6
+        } else if segs().any(|s| {
+            s.key
+                .as_ref()
+                .is_some_and(|k| k.keyformat.is_some() || k.keyformatversions.is_some())
+        }) {
+            5
+        } else {
+            3
+        };
+        let durations: Vec<u64> = tracks[0].segments.iter().map(|s| s.ticks).collect();
+        let schedule = Schedule::new(&durations, discontinuities, target_duration, window);
+        Stream {
+            name: name.to_string(),
+            master,
+            tracks,
+            schedule,
+            target_duration,
+            version,
+            load_time: Duration::ZERO,
+        }
+    }
+
+    /// A stream from known durations, without files: one track per entry of
+    /// `tracks` (name, durations in ticks, all of the same length and > 0),
+    /// discontinuities as in the source. For tests and benchmarks.
+    pub fn from_durations(
+        name: &str,
+        tracks: &[(&str, Vec<u64>)],
+        discontinuities: &[bool],
+        window: usize,
+    ) -> Stream {
+        let tracks: Vec<Track> = tracks
+            .iter()
+            .map(|(track, durations)| Track {
+                name: track.to_string(),
+                playlist: PathBuf::from(format!("{name}/{track}/index.m3u8")),
+                segments: durations
+                    .iter()
+                    .enumerate()
+                    .map(|(i, &ticks)| TrackSegment {
+                        uri: format!("{name}/{track}/seg_{i:05}.ts"),
+                        ticks,
+                        method: Method::Native,
+                        key: None,
+                        map: None,
+                    })
+                    .collect(),
+            })
+            .collect();
+        Stream::assemble(name, Bytes::new(), tracks, discontinuities, window)
+    }
 }
 
 /// Loads one media playlist: its segments measured, URIs rewritten, KEY/MAP

@@ -1,4 +1,6 @@
 //! Behaviour tests: fixtures, the CLI, HTTP routes and the real binary.
 
 mod fixtures;
+mod prop;
+mod rules;
 mod util;

@@ -44,3 +44,51 @@ pub fn temp_dir(name: &str) -> PathBuf {
     std::fs::create_dir_all(&dir).unwrap();
     dir
 }
+
+/// One segment of a parsed live playlist.
+#[derive(Debug, Clone)]
+pub struct ParsedSegment {
+    pub uri: String,
+    pub duration: f64,
+    pub discontinuity: bool,
+    /// Program date-time in Unix ms, when the segment carries one.
+    pub pdt_ms: Option<i64>,
+}
+
+/// A parsed live media playlist.
+#[derive(Debug, Clone)]
+pub struct Parsed {
+    pub target_duration: u64,
+    pub media_sequence: u64,
+    pub discontinuity_sequence: u64,
+    pub segments: Vec<ParsedSegment>,
+}
+
+/// Parses a media playlist with m3u8-rs (it must parse) and reads the EXTINF
+/// text exactly (m3u8-rs keeps it as f32).
+pub fn parse(body: &[u8]) -> Parsed {
+    let pl = m3u8_rs::parse_media_playlist_res(body).expect("a valid media playlist");
+    let text = std::str::from_utf8(body).unwrap();
+    let extinf: Vec<f64> = text
+        .lines()
+        .filter_map(|l| l.strip_prefix("#EXTINF:"))
+        .map(|v| v.trim_end_matches(',').parse().unwrap())
+        .collect();
+    assert_eq!(extinf.len(), pl.segments.len());
+    Parsed {
+        target_duration: pl.target_duration,
+        media_sequence: pl.media_sequence,
+        discontinuity_sequence: pl.discontinuity_sequence,
+        segments: pl
+            .segments
+            .iter()
+            .zip(extinf)
+            .map(|(s, d)| ParsedSegment {
+                uri: s.uri.clone(),
+                duration: d,
+                discontinuity: s.discontinuity,
+                pdt_ms: s.program_date_time.map(|t| t.timestamp_millis()),
+            })
+            .collect(),
+    }
+}
