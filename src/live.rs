@@ -206,9 +206,6 @@ impl Library {
     /// Finds new stream directories and starts loading them in the
     /// background. Returns the number of new streams.
     pub fn rescan(self: &Arc<Self>) -> Result<usize, crate::source::SourceError> {
-        if let Ok(mut last) = self.last_rescan.lock() {
-            *last = Some(Instant::now());
-        }
         let names = library::find_streams(&self.config.root)?;
         let mut fresh = Vec::new();
         if let Ok(mut slots) = self.slots.write() {
@@ -238,13 +235,16 @@ impl Library {
         Ok(count)
     }
 
-    /// Rescans unless a rescan happened within the last couple of seconds.
+    /// Rescans for a request naming an unknown stream, at most once every
+    /// couple of seconds whatever the requests.
     pub fn rescan_rate_limited(self: &Arc<Self>) {
-        let due = self
-            .last_rescan
-            .lock()
-            .map(|last| last.is_none_or(|t| t.elapsed() >= RESCAN_INTERVAL))
-            .unwrap_or(false);
+        let due = match self.last_rescan.lock() {
+            Ok(mut last) if last.is_none_or(|t| t.elapsed() >= RESCAN_INTERVAL) => {
+                *last = Some(Instant::now());
+                true
+            }
+            _ => false,
+        };
         if due && let Err(e) = self.rescan() {
             tracing::warn!("rescan failed: {e}");
         }

@@ -1,6 +1,7 @@
 //! Behaviour tests: fixtures, the CLI, HTTP routes and the real binary.
 
 mod fixtures;
+mod http;
 mod prop;
 mod rules;
 mod util;

@@ -92,3 +92,26 @@ pub fn parse(body: &[u8]) -> Parsed {
             .collect(),
     }
 }
+
+/// Writes a stream `name` under `root` with the given variants, each a copy
+/// of a fixture's playlist and segments, and an abr.m3u8 listing them.
+pub fn make_stream(root: &std::path::Path, name: &str, variants: &[&str], fixture_name: &str) {
+    let dir = root.join(name);
+    let mut master = String::from("#EXTM3U\n#EXT-X-VERSION:3\n");
+    for (i, v) in variants.iter().enumerate() {
+        let vdir = dir.join(v);
+        std::fs::create_dir_all(&vdir).unwrap();
+        for entry in std::fs::read_dir(fixture(fixture_name)).unwrap() {
+            let p = entry.unwrap().path();
+            let file = p.file_name().unwrap().to_str().unwrap().to_string();
+            if file.ends_with(".ts") || file == "index.m3u8" {
+                std::fs::copy(&p, vdir.join(file)).unwrap();
+            }
+        }
+        master.push_str(&format!(
+            "#EXT-X-STREAM-INF:BANDWIDTH={},RESOLUTION=192x108,CODECS=\"avc1.4d400b,mp4a.40.2\"\n{v}/index.m3u8\n",
+            (i + 1) * 200_000
+        ));
+    }
+    std::fs::write(dir.join("abr.m3u8"), master).unwrap();
+}

@@ -1,0 +1,401 @@
+//! Routes through `warp::test`: URLs, headers, errors, no socket.
+
+use std::io::Read;
+use std::sync::Arc;
+use std::time::Duration;
+
+use pseudolive::http::{App, routes};
+use pseudolive::live::{Library, LibraryConfig, StreamState};
+use pseudolive::probe::{ProbeMode, Prober};
+
+use crate::util::{make_stream, temp_dir};
+
+/// A library with `demo`-like streams, waited until every stream settled.
+async fn app(name: &str, build: impl FnOnce(&std::path::Path)) -> (Arc<App>, std::path::PathBuf) {
+    let root = temp_dir(name).join("static");
+    std::fs::create_dir_all(&root).unwrap();
+    build(&root);
+    let library = Library::new(LibraryConfig {
+        root: root.clone(),
+        window: 6,
+        epoch_ms: Some(1_700_000_000_000),
+        prober: Prober {
+            mode: ProbeMode::Native,
+            ffprobe: None,
+        },
+    });
+    library.rescan().unwrap();
+    for slot in library.slots() {
+        slot.settled(Duration::from_secs(30)).await;
+    }
+    (
+        Arc::new(App {
+            library,
+            load_wait: Duration::from_secs(5),
+        }),
+        root,
+    )
+}
+
+fn standard(root: &std::path::Path) {
+    make_stream(root, "big_buck_bunny", &["1000k", "2000k"], "av25");
+}
+
+async fn get(app: &Arc<App>, path: &str) -> warp::http::Response<bytes::Bytes> {
+    warp::test::request()
+        .path(path)
+        .reply(&routes(app.clone()))
+        .await
+}
+
+fn header<'a>(res: &'a warp::http::Response<bytes::Bytes>, name: &str) -> &'a str {
+    res.headers()
+        .get(name)
+        .map(|v| v.to_str().unwrap())
+        .unwrap_or("")
+}
+
+fn body(res: &warp::http::Response<bytes::Bytes>) -> String {
+    String::from_utf8_lossy(res.body()).into_owned()
+}
+
+#[tokio::test]
+async fn master_playlist_rewrites_variant_uris() {
+    let (app, _) = app("master", standard).await;
+    let res = get(&app, "/big_buck_bunny.m3u8").await;
+    assert_eq!(res.status(), 200);
+    assert_eq!(
+        header(&res, "content-type"),
+        "application/vnd.apple.mpegurl"
+    );
+    assert_eq!(header(&res, "access-control-allow-origin"), "*");
+    let text = body(&res);
+    assert!(text.contains("\nbig_buck_bunny_1000k.m3u8\n"), "{text}");
+    assert!(text.contains("\nbig_buck_bunny_2000k.m3u8\n"), "{text}");
+    assert!(text.contains("BANDWIDTH=400000,"), "{text}");
+    assert!(text.contains("CODECS=\"avc1.4d400b,mp4a.40.2\""), "{text}");
+    assert!(text.contains("RESOLUTION=192x108"), "{text}");
+}
+
+#[tokio::test]
+async fn media_playlist_headers_and_reproducible_now() {
+    let (app, _) = app("media", standard).await;
+    let res = get(&app, "/big_buck_bunny_1000k.m3u8?now=1700000100000").await;
+    assert_eq!(res.status(), 200);
+    assert_eq!(
+        header(&res, "content-type"),
+        "application/vnd.apple.mpegurl"
+    );
+    assert_eq!(header(&res, "cache-control"), "public, max-age=1");
+    assert_eq!(header(&res, "access-control-allow-origin"), "*");
+    let text = body(&res);
+    assert!(text.contains("\nbig_buck_bunny/1000k/seg_"), "{text}");
+    // 100 s after the epoch (+ 12 s of back-dating): 56 segments of 2 s listed → 50..=55.
+    assert!(text.contains("#EXT-X-MEDIA-SEQUENCE:50\n"), "{text}");
+    let again = get(&app, "/big_buck_bunny_1000k.m3u8?now=1700000100000").await;
+    assert_eq!(res.body(), again.body());
+    let other = get(&app, "/big_buck_bunny_2000k.m3u8?now=1700000100000").await;
+    assert!(body(&other).contains("#EXT-X-MEDIA-SEQUENCE:50\n"));
+    let bad = get(&app, "/big_buck_bunny_1000k.m3u8?now=yesterday").await;
+    assert_eq!(bad.status(), 400);
+}
+
+#[tokio::test]
+async fn names_split_against_existing_streams() {
+    let (app, _) = app("split", |root| {
+        make_stream(root, "a", &["b_c"], "av25");
+        make_stream(root, "a_b", &["c", "d"], "av25");
+    })
+    .await;
+    let res = get(&app, "/a_b_c.m3u8").await;
+    assert_eq!(res.status(), 200);
+    assert!(body(&res).contains("\na_b/c/seg_000.ts") || body(&res).contains("\na_b/c/seg_"));
+    let res = get(&app, "/a_b_d.m3u8").await;
+    assert!(body(&res).contains("a_b/d/seg_"), "{}", body(&res));
+    let res = get(&app, "/a_x.m3u8").await;
+    assert_eq!(res.status(), 404);
+    assert!(
+        body(&res).contains("known streams: a, a_b"),
+        "{}",
+        body(&res)
+    );
+}
+
+#[tokio::test]
+async fn gzip_when_accepted() {
+    let (app, _) = app("gzip", standard).await;
+    let filter = routes(app.clone());
+    let plain = warp::test::request()
+        .path("/big_buck_bunny_1000k.m3u8?now=1700000100000")
+        .reply(&filter)
+        .await;
+    let zipped = warp::test::request()
+        .path("/big_buck_bunny_1000k.m3u8?now=1700000100000")
+        .header("accept-encoding", "br, gzip;q=0.8")
+        .reply(&filter)
+        .await;
+    assert_eq!(header(&zipped, "content-encoding"), "gzip");
+    assert!(header(&zipped, "vary").contains("Accept-Encoding"));
+    let mut out = String::new();
+    flate2::read::GzDecoder::new(&zipped.body()[..])
+        .read_to_string(&mut out)
+        .unwrap();
+    assert_eq!(out.as_bytes(), plain.body());
+    let refused = warp::test::request()
+        .path("/big_buck_bunny.m3u8")
+        .header("accept-encoding", "gzip;q=0")
+        .reply(&filter)
+        .await;
+    assert_eq!(header(&refused, "content-encoding"), "");
+}
+
+#[tokio::test]
+async fn segments_with_range_head_and_cache_headers() {
+    let (app, root) = app("segments", standard).await;
+    let file = std::fs::read(root.join("big_buck_bunny/1000k/seg_001.ts")).unwrap();
+    let filter = routes(app.clone());
+    let res = warp::test::request()
+        .path("/big_buck_bunny/1000k/seg_001.ts")
+        .reply(&filter)
+        .await;
+    assert_eq!(res.status(), 200);
+    assert_eq!(header(&res, "content-type"), "video/mp2t");
+    assert_eq!(res.body().as_ref(), file.as_slice());
+    assert!(header(&res, "cache-control").contains("max-age=86400"));
+    assert_eq!(header(&res, "access-control-allow-origin"), "*");
+    assert!(!header(&res, "etag").is_empty());
+    assert!(!header(&res, "last-modified").is_empty());
+
+    let res = warp::test::request()
+        .path("/big_buck_bunny/1000k/seg_001.ts")
+        .header("range", "bytes=188-375")
+        .reply(&filter)
+        .await;
+    assert_eq!(res.status(), 206);
+    assert_eq!(
+        header(&res, "content-range"),
+        format!("bytes 188-375/{}", file.len())
+    );
+    assert_eq!(res.body().as_ref(), &file[188..376]);
+
+    let res = warp::test::request()
+        .path("/big_buck_bunny/1000k/seg_001.ts")
+        .header("range", format!("bytes={}-", file.len()))
+        .reply(&filter)
+        .await;
+    assert_eq!(res.status(), 416);
+    assert_eq!(
+        header(&res, "content-range"),
+        format!("bytes */{}", file.len())
+    );
+
+    let res = warp::test::request()
+        .method("HEAD")
+        .path("/big_buck_bunny/1000k/seg_001.ts")
+        .reply(&filter)
+        .await;
+    assert_eq!(res.status(), 200);
+    assert!(res.body().is_empty());
+    assert_eq!(header(&res, "content-length"), file.len().to_string());
+
+    let etag = {
+        let r = warp::test::request()
+            .path("/big_buck_bunny/1000k/seg_001.ts")
+            .reply(&filter)
+            .await;
+        header(&r, "etag").to_string()
+    };
+    let res = warp::test::request()
+        .path("/big_buck_bunny/1000k/seg_001.ts")
+        .header("if-none-match", etag)
+        .reply(&filter)
+        .await;
+    assert_eq!(res.status(), 304);
+}
+
+#[tokio::test]
+async fn cors_preflight_and_methods() {
+    let (app, _) = app("cors", standard).await;
+    let filter = routes(app.clone());
+    let res = warp::test::request()
+        .method("OPTIONS")
+        .path("/big_buck_bunny_1000k.m3u8")
+        .header("origin", "http://player.example")
+        .header("access-control-request-method", "GET")
+        .header("access-control-request-headers", "range")
+        .reply(&filter)
+        .await;
+    assert_eq!(res.status(), 204);
+    assert_eq!(header(&res, "access-control-allow-origin"), "*");
+    assert!(header(&res, "access-control-allow-methods").contains("GET"));
+    assert!(
+        header(&res, "access-control-allow-headers")
+            .to_lowercase()
+            .contains("range")
+    );
+
+    let res = warp::test::request()
+        .method("POST")
+        .path("/big_buck_bunny.m3u8")
+        .reply(&filter)
+        .await;
+    assert_eq!(res.status(), 405);
+    assert_eq!(header(&res, "allow"), "GET, HEAD, OPTIONS");
+    assert_eq!(header(&res, "access-control-allow-origin"), "*");
+    let res = warp::test::request()
+        .method("DELETE")
+        .path("/")
+        .reply(&filter)
+        .await;
+    assert_eq!(res.status(), 405);
+    let res = get(&app, "/big_buck_bunny.m3u8").await;
+    assert!(header(&res, "access-control-expose-headers").contains("Content-Range"));
+}
+
+#[tokio::test]
+async fn unknown_names_get_404_with_a_reason() {
+    let (app, _) = app("notfound", standard).await;
+    for path in [
+        "/nope.m3u8",
+        "/big_buck_bunny_3000k.m3u8",
+        "/big_buck_bunny/1000k/nope.ts",
+        "/x",
+        "/nope/a/b.ts",
+    ] {
+        let res = get(&app, path).await;
+        assert_eq!(res.status(), 404, "{path}");
+        assert_eq!(header(&res, "access-control-allow-origin"), "*");
+        let text = body(&res);
+        assert!(
+            text.ends_with('\n') && text.lines().count() == 1,
+            "{text:?}"
+        );
+    }
+    assert!(body(&get(&app, "/nope.m3u8").await).contains("known streams: big_buck_bunny"));
+}
+
+#[tokio::test]
+async fn a_failed_stream_answers_with_its_reason_and_others_keep_working() {
+    let (app, _) = app("failed", |root| {
+        standard(root);
+        make_stream(root, "broken", &["lo", "hi"], "av25");
+        std::fs::remove_file(root.join("broken/hi/seg_002.ts")).unwrap();
+        make_stream(root, "uneven", &["lo", "hi"], "av25");
+        std::fs::copy(
+            crate::util::fixture("bframes/index.m3u8"),
+            root.join("uneven/hi/index.m3u8"),
+        )
+        .unwrap();
+        for f in ["seg_005.ts", "seg_006.ts"] {
+            std::fs::copy(
+                crate::util::fixture("bframes").join(f),
+                root.join("uneven/hi").join(f),
+            )
+            .unwrap();
+        }
+    })
+    .await;
+    let res = get(&app, "/broken.m3u8").await;
+    assert_eq!(res.status(), 500);
+    let text = body(&res);
+    assert!(
+        text.contains("broken/hi/seg_002.ts") && text.contains("missing"),
+        "{text}"
+    );
+    let res = get(&app, "/uneven_lo.m3u8").await;
+    assert_eq!(res.status(), 500);
+    let text = body(&res);
+    assert!(
+        text.contains("variant hi has 7 segments but variant lo has 5"),
+        "{text}"
+    );
+    assert_eq!(get(&app, "/big_buck_bunny_1000k.m3u8").await.status(), 200);
+    let json = body(&get(&app, "/streams.json").await);
+    assert!(
+        json.contains("\"failed\"") && json.contains("\"ready\""),
+        "{json}"
+    );
+    let html = body(&get(&app, "/").await);
+    assert!(
+        html.contains("big_buck_bunny") && html.contains("failed: "),
+        "{html}"
+    );
+}
+
+#[tokio::test]
+async fn nothing_outside_the_root_is_served() {
+    let (app, root) = app("traversal", standard).await;
+    let secret = root.parent().unwrap().join("secret.ts");
+    std::fs::write(&secret, b"SECRET").unwrap();
+    std::os::unix::fs::symlink(&secret, root.join("big_buck_bunny/1000k/link.ts")).unwrap();
+    std::os::unix::fs::symlink(root.parent().unwrap(), root.join("big_buck_bunny/up")).unwrap();
+    for path in [
+        "/big_buck_bunny/../secret.ts",
+        "/big_buck_bunny/%2e%2e/secret.ts",
+        "/big_buck_bunny/%2E%2E/%2E%2E/secret.ts",
+        "/big_buck_bunny/..%2fsecret.ts",
+        "/big_buck_bunny/1000k/link.ts",
+        "/big_buck_bunny/up/secret.ts",
+        "/..%5csecret.ts",
+        "/big_buck_bunny/%00/x.ts",
+        "/big_buck_bunny/%ff%fe.ts",
+    ] {
+        let res = get(&app, path).await;
+        assert!(res.status().is_client_error(), "{path}: {}", res.status());
+        assert!(!body(&res).contains("SECRET"), "{path}");
+    }
+}
+
+#[tokio::test]
+async fn new_directories_are_found_without_a_restart() {
+    let (app, root) = app("rescan", standard).await;
+    make_stream(&root, "late", &["v"], "av25");
+    let res = get(&app, "/late.m3u8").await;
+    assert_eq!(res.status(), 200, "{}", body(&res));
+    assert!(body(&res).contains("late_v.m3u8"));
+}
+
+#[tokio::test]
+async fn a_stream_still_loading_answers_503_with_retry_after() {
+    let dir = temp_dir("loading");
+    let root = dir.join("static");
+    make_stream(&root, "slow", &["v"], "av25");
+    // An "ffprobe" that takes its time.
+    let fake = dir.join("ffprobe");
+    std::fs::write(&fake, "#!/bin/sh\nsleep 2\nexit 1\n").unwrap();
+    std::process::Command::new("chmod")
+        .arg("+x")
+        .arg(&fake)
+        .status()
+        .unwrap();
+    let library = Library::new(LibraryConfig {
+        root,
+        window: 6,
+        epoch_ms: None,
+        prober: Prober {
+            mode: ProbeMode::Ffprobe,
+            ffprobe: Some(fake),
+        },
+    });
+    library.rescan().unwrap();
+    let app = Arc::new(App {
+        library: library.clone(),
+        load_wait: Duration::from_millis(200),
+    });
+    let res = get(&app, "/slow_v.m3u8").await;
+    assert_eq!(res.status(), 503);
+    assert_eq!(header(&res, "retry-after"), "2");
+    assert!(body(&res).contains("loading"));
+    // Segments are served from disk whatever the load state.
+    assert_eq!(get(&app, "/slow/v/seg_000.ts").await.status(), 200);
+    let state = library
+        .get("slow")
+        .unwrap()
+        .settled(Duration::from_secs(60))
+        .await;
+    assert!(
+        matches!(state, StreamState::Ready(_)),
+        "falls back to #EXTINF"
+    );
+    assert_eq!(get(&app, "/slow_v.m3u8").await.status(), 200);
+}
