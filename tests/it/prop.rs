@@ -7,7 +7,7 @@ use proptest::prelude::*;
 use pseudolive::library::Stream;
 use pseudolive::live::LiveStream;
 
-use crate::util::parse;
+use crate::util::{SegmentSeen, parse};
 
 const S: u64 = 90_000;
 const T0: u64 = 1_800_000_000_000 * 90;
@@ -44,7 +44,7 @@ proptest! {
         let total: u64 = steps.iter().sum();
         let scale = (3 * loop_ticks + 3 * S).div_ceil(total);
         let mut now = T0;
-        let mut seen: HashMap<(usize, u64), (String, String, u64, Option<i64>)> = HashMap::new();
+        let mut seen: HashMap<(usize, u64), SegmentSeen> = HashMap::new();
         let mut last = (0u64, 0u64);
         let mut first_instant_end: Option<(u64, i64)> = None;
         for step in steps {
@@ -72,10 +72,8 @@ proptest! {
                     let want_disc = if i == 0 { g > 0 } else { disc[i] };
                     prop_assert_eq!(s.discontinuity, want_disc, "discontinuity at {}", g);
                     if s.discontinuity { cc += 1; }
-                    if let (Some(expected), Some(actual)) = (pdt, s.pdt_ms) {
-                        if v == 0 {
-                            prop_assert!((expected - actual as f64).abs() <= 1.0, "PDT {} vs {}", actual, expected);
-                        }
+                    if let (0, Some(expected), Some(actual)) = (v, pdt, s.pdt_ms) {
+                        prop_assert!((expected - actual as f64).abs() <= 1.0, "PDT {} vs {}", actual, expected);
                     }
                     let start = s.pdt_ms.map(|t| t as f64).or(pdt);
                     prop_assert!(j > 0 || start.is_some(), "PDT on the first segment");

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use pseudolive::library::Stream;
 use pseudolive::live::LiveStream;
 
-use crate::util::{Parsed, parse};
+use crate::util::{Parsed, SegmentSeen, parse};
 
 const S: u64 = 90_000;
 /// An arbitrary fixed start: 2026-01-01T00:00:00Z in ticks.
@@ -67,7 +67,7 @@ fn rule_2_one_minimal_version_rule_10_no_endlist_no_type() {
 fn rules_3_4_5_sequences_never_go_back_and_segments_never_change() {
     let live = stream();
     for v in 0..3 {
-        let mut seen: HashMap<u64, (String, String, u64, Option<i64>)> = HashMap::new();
+        let mut seen: HashMap<u64, SegmentSeen> = HashMap::new();
         let (mut msn, mut dsn) = (0, 0);
         for fetch in poll(&live, 200) {
             let p = &fetch[v];
@@ -109,7 +109,7 @@ fn rule_5_discontinuities_exactly_at_loop_points_and_source_ones() {
         for p in fetch {
             for (j, s) in p.segments.iter().enumerate() {
                 let g = p.media_sequence + j as u64;
-                let want = (g > 0 && g % 12 == 0) || g % 12 == 5;
+                let want = (g > 0 && g.is_multiple_of(12)) || g % 12 == 5;
                 assert_eq!(s.discontinuity, want, "segment {g}");
             }
         }

@@ -115,3 +115,7 @@ pub fn make_stream(root: &std::path::Path, name: &str, variants: &[&str], fixtur
     }
     std::fs::write(dir.join("abr.m3u8"), master).unwrap();
 }
+
+/// A listed segment as a player remembers it: URI, EXTINF text,
+/// discontinuity sequence, program date-time (ms).
+pub type SegmentSeen = (String, String, u64, Option<i64>);

@@ -1,0 +1,316 @@
+//! The real binary on a real socket: start-up, headers over TCP, errors,
+//! signals; and the `probe` command.
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::util::{expected, fixture, make_stream, temp_dir};
+
+const BIN: &str = env!("CARGO_BIN_EXE_pseudolive");
+
+/// A server process killed on drop.
+pub struct Server {
+    pub child: Child,
+    pub port: u16,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Starts the binary on a free port and waits until it answers.
+pub fn start(root: &std::path::Path, extra: &[&str]) -> Server {
+    let port = free_port();
+    let child = Command::new(BIN)
+        .args(["127.0.0.1", &port.to_string(), "--static"])
+        .arg(root)
+        .args(extra)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let server = Server { child, port };
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "server did not start");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    server
+}
+
+/// A raw HTTP/1.1 exchange: (status, lower-cased headers, body).
+pub fn request(
+    port: u16,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+) -> (u16, Vec<(String, String)>, Vec<u8>) {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    let mut req = format!("{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n");
+    for (k, v) in headers {
+        req.push_str(&format!("{k}: {v}\r\n"));
+    }
+    req.push_str("\r\n");
+    s.write_all(req.as_bytes()).unwrap();
+    let mut raw = Vec::new();
+    s.read_to_end(&mut raw).unwrap();
+    let split = raw
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .expect("a complete response head");
+    let head = String::from_utf8_lossy(&raw[..split]).into_owned();
+    let mut lines = head.lines();
+    let status = lines
+        .next()
+        .unwrap()
+        .split(' ')
+        .nth(1)
+        .unwrap()
+        .parse()
+        .unwrap();
+    let headers = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
+        .collect();
+    (status, headers, raw[split + 4..].to_vec())
+}
+
+pub fn header<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    headers
+        .iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.as_str())
+}
+
+#[test]
+fn serves_over_tcp_with_the_right_headers() {
+    let root = temp_dir("bin-serve").join("static");
+    make_stream(&root, "show", &["lo", "hi"], "av25");
+    let server = start(&root, &["--window", "4"]);
+    let (status, headers, body) = request(
+        server.port,
+        "GET",
+        "/show_lo.m3u8",
+        &[("Accept-Encoding", "gzip")],
+    );
+    assert_eq!(status, 200);
+    assert_eq!(
+        header(&headers, "content-type"),
+        Some("application/vnd.apple.mpegurl")
+    );
+    assert_eq!(header(&headers, "content-encoding"), Some("gzip"));
+    assert_eq!(header(&headers, "access-control-allow-origin"), Some("*"));
+    let mut text = String::new();
+    flate2::read::GzDecoder::new(&body[..])
+        .read_to_string(&mut text)
+        .unwrap();
+    assert!(
+        text.starts_with("#EXTM3U\n") && text.contains("show/lo/seg_"),
+        "{text}"
+    );
+    // TD 2 → window of max(4 segments, 6 s) = 4 segments.
+    assert_eq!(text.matches("#EXTINF:").count(), 4, "{text}");
+
+    let (status, headers, body) = request(
+        server.port,
+        "GET",
+        "/show/hi/seg_000.ts",
+        &[("Range", "bytes=0-187")],
+    );
+    assert_eq!(status, 206);
+    assert_eq!(header(&headers, "content-type"), Some("video/mp2t"));
+    assert_eq!(body.len(), 188);
+    assert_eq!(body[0], 0x47);
+
+    let (status, headers, body) = request(server.port, "HEAD", "/show.m3u8", &[]);
+    assert_eq!(status, 200);
+    assert!(body.is_empty());
+    assert_eq!(header(&headers, "access-control-allow-origin"), Some("*"));
+
+    let (status, _, body) = request(server.port, "GET", "/show/%2e%2e/%2e%2e/etc/passwd", &[]);
+    assert_eq!(status, 400);
+    assert!(!String::from_utf8_lossy(&body).contains("root:"));
+    let (status, _, _) = request(server.port, "BREW", "/show.m3u8", &[]);
+    assert_eq!(status, 405);
+}
+
+#[test]
+fn port_in_use_is_one_clear_line_and_a_failure_exit() {
+    let taken = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port();
+    let out = Command::new(BIN)
+        .args(["127.0.0.1", &port.to_string(), "--static", "static"])
+        .current_dir(crate::util::root())
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(&format!("cannot listen on 127.0.0.1:{port}")),
+        "{err}"
+    );
+    assert!(!err.contains("panicked"), "{err}");
+}
+
+#[test]
+fn missing_root_is_a_clear_error() {
+    let out = Command::new(BIN)
+        .args([
+            "127.0.0.1",
+            &free_port().to_string(),
+            "--static",
+            "/nonexistent/library",
+        ])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("/nonexistent/library") && err.contains("cannot read the library root"),
+        "{err}"
+    );
+}
+
+#[test]
+fn sigterm_exits_zero_promptly() {
+    let root = temp_dir("bin-term").join("static");
+    make_stream(&root, "show", &["lo"], "av25");
+    let mut server = start(&root, &[]);
+    // An idle keep-alive connection must not hold the shutdown beyond the drain timeout.
+    let _idle = TcpStream::connect(("127.0.0.1", server.port)).unwrap();
+    let started = Instant::now();
+    Command::new("kill")
+        .args(["-TERM", &server.child.id().to_string()])
+        .status()
+        .unwrap();
+    let status = loop {
+        if let Some(status) = server.child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "still running after SIGTERM"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert!(status.success(), "{status}");
+    assert!(started.elapsed() < Duration::from_secs(7));
+}
+
+#[test]
+fn probe_json_reproduces_the_fixture_values() {
+    for name in [
+        "av25",
+        "av2997",
+        "bframes",
+        "audio_only",
+        "wrap",
+        "discontinuity",
+        "truncated",
+    ] {
+        let out = Command::new(BIN)
+            .args(["probe", "--json", "--probe", "native"])
+            .arg(fixture(name).join("index.m3u8"))
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{name}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let lines: Vec<serde_json::Value> = String::from_utf8(out.stdout)
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        let want = expected(name);
+        assert_eq!(lines.len(), want.len());
+        for (i, (row, e)) in lines.iter().zip(&want).enumerate() {
+            let keys: Vec<&String> = row.as_object().unwrap().keys().collect();
+            assert_eq!(
+                keys,
+                [
+                    "duration", "error", "index", "method", "playlist", "ticks", "uri"
+                ]
+            );
+            assert_eq!(row["uri"], e.uri.as_str());
+            assert_eq!(row["index"], i);
+            assert_eq!(row["method"], "native");
+            assert!(row["error"].is_null());
+            let ticks = row["ticks"].as_u64().unwrap();
+            let tolerance = if e.rule == "span" { 3003 } else { 90 };
+            assert!(
+                ticks.abs_diff(e.ticks) <= tolerance,
+                "{name} {}: {ticks} vs {}",
+                e.uri,
+                e.ticks
+            );
+            assert!((row["duration"].as_f64().unwrap() - ticks as f64 / 90_000.0).abs() < 1e-6);
+        }
+    }
+}
+
+#[test]
+fn probe_garbage_exits_non_zero_naming_the_file() {
+    let dir = temp_dir("probe-garbage");
+    let file = dir.join("noise.ts");
+    std::fs::write(
+        &file,
+        (0..10_000u32)
+            .map(|i| (i * 7919 % 251) as u8)
+            .collect::<Vec<_>>(),
+    )
+    .unwrap();
+    let out = Command::new(BIN)
+        .args(["probe", "--probe", "native"])
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let all = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        all.contains("noise.ts") && all.contains("not MPEG-TS"),
+        "{all}"
+    );
+    assert!(!all.contains("panicked"));
+    let out = Command::new(BIN)
+        .args(["probe", "/no/such/file.ts"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("/no/such/file.ts"));
+}
+
+#[test]
+fn probe_table_reads_a_stream_directory() {
+    let out = Command::new(BIN)
+        .args(["probe"])
+        .arg(crate::util::root().join("static/demo"))
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(
+        text.lines().filter(|l| l.contains(" native ")).count(),
+        45,
+        "{text}"
+    );
+}
