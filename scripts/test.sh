@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
-# All of pseudolive's tests: format, lints, unit and behaviour tests.
-# Exits non-zero on any failure.
+# All of pseudolive's tests: format, lints, unit and behaviour tests, then
+# real players (hls.js and Chromium's own HLS player in headless Chromium,
+# ffmpeg) against the release binary. Installs what it needs on a fresh
+# machine (apt packages when running as root, npm ci). Exits non-zero on any
+# failure. SKIP_PLAYERS=1 skips the player suite.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -10,3 +13,28 @@ echo "== cargo clippy"
 cargo clippy --all-targets -- -D warnings
 echo "== cargo test"
 cargo test --all-targets
+
+if [ "${SKIP_PLAYERS:-0}" = 1 ]; then
+  echo "== players: skipped (SKIP_PLAYERS=1)"
+  exit 0
+fi
+
+echo "== players: dependencies"
+missing=()
+command -v chromium >/dev/null || missing+=(chromium)
+command -v ffmpeg >/dev/null || missing+=(ffmpeg)
+command -v node >/dev/null || missing+=(nodejs npm)
+if [ ${#missing[@]} -gt 0 ]; then
+  if [ "$(id -u)" = 0 ]; then
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+  else
+    echo "missing: ${missing[*]} (install them, or run as root to have them installed)" >&2
+    exit 1
+  fi
+fi
+(cd tests/player && npm ci --no-audit --no-fund --loglevel=error)
+cargo build --release --quiet
+
+echo "== players"
+timeout -k 10 420 node tests/player/run.mjs
