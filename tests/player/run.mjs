@@ -166,7 +166,7 @@ async function hlsjs({ stopServerAt } = {}) {
     if (switches.length < 2) fails.push('fewer than two forced switches');
     const last = samples[samples.length - 1] || {};
     const ccs = [...new Set(events.filter((e) => e.kind === 'FRAG_CHANGED').map((e) => e.cc))];
-    summary = `played ${(last.time || 0).toFixed(1)} s, discontinuity counters ${ccs.join(',')}, ` +
+    summary = `currentTime ${(last.time || 0).toFixed(1)} s, discontinuity counters ${ccs.join(',')}, ` +
       `switches to ${switches.map((s) => s.target).join(',')}, dropped ${last.dropped || 0}/${last.total || 0} frames`;
   } finally {
     await browser.close();
