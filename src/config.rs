@@ -30,6 +30,9 @@ pub struct Cli {
     /// playlists. Default: each stream starts at its first request.
     #[arg(long, value_parser = parse_epoch_ms, value_name = "TIME")]
     pub epoch: Option<u64>,
+    /// Open connections at most; more clients wait until one closes.
+    #[arg(long, default_value_t = 10_000, value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_connections: u32,
     #[allow(missing_docs)]
     #[command(flatten)]
     pub probe: ProbeArgs,

@@ -1,7 +1,6 @@
 //! The pseudolive binary: flags → library → bind → serve, or `probe`.
 
 use std::process::ExitCode;
-use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
@@ -9,13 +8,12 @@ use clap::Parser;
 use tracing_subscriber::EnvFilter;
 
 use pseudolive::config::{Cli, Command};
+use pseudolive::http::server::Limits;
 use pseudolive::http::{self, App};
 use pseudolive::live::{Library, LibraryConfig};
 use pseudolive::probe::{ProbeMode, Prober, ffprobe};
 use pseudolive::probe_cmd;
 
-/// Longest wait for in-flight downloads after SIGINT/SIGTERM.
-const DRAIN: Duration = Duration::from_secs(5);
 /// Longest wait of a playlist request for a stream that is loading.
 const LOAD_WAIT: Duration = Duration::from_secs(10);
 
@@ -87,27 +85,12 @@ async fn serve(cli: Cli, prober: Prober) -> anyhow::Result<()> {
         found,
         cli.root.display()
     );
-    let app = Arc::new(App {
-        library,
-        load_wait: LOAD_WAIT,
-    });
-    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let server = warp::serve(http::routes(app))
-        .incoming(listener)
-        .graceful(async move {
-            let _ = stop_rx.await;
-        })
-        .run();
-    let mut server = tokio::spawn(server);
-    tokio::select! {
-        _ = &mut server => return Ok(()),
-        _ = shutdown_signal() => {}
-    }
-    tracing::info!("shutting down: draining connections for at most {DRAIN:?}");
-    let _ = stop_tx.send(());
-    if tokio::time::timeout(DRAIN, server).await.is_err() {
-        tracing::warn!("drain timeout: closing the remaining connections");
-    }
+    let app = App::new(library, LOAD_WAIT);
+    let limits = Limits {
+        max_connections: cli.max_connections as usize,
+        ..Limits::default()
+    };
+    http::server::serve(listener, http::routes(app), limits, shutdown_signal()).await;
     Ok(())
 }
 

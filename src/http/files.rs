@@ -1,10 +1,15 @@
-//! Serving segment (and key, init) files straight from disk: streamed, never
-//! buffered whole, with Range, ETag and Last-Modified. Nothing outside the
+//! Serving segment (and key, init) files from disk with Range, ETag and
+//! Last-Modified: small files from a memory cache re-checked every second,
+//! large ones streamed. Nothing outside the
 //! library root is ever served, whatever the path or symlinks say.
 
+use std::collections::HashMap;
 use std::io::SeekFrom;
-use std::path::Path;
-use std::time::UNIX_EPOCH;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use bytes::Bytes;
 
 use tokio::io::{AsyncReadExt, AsyncSeekExt};
 use warp::Reply;
@@ -77,37 +82,154 @@ pub fn parse_range(value: Option<&HeaderValue>, len: u64) -> Result<Option<(u64,
     Ok(Some(range))
 }
 
+/// Files up to this size are read whole (and cached); larger ones are streamed.
+const WHOLE_FILE_MAX: u64 = 16 << 20;
+/// A cached file is checked on disk again after this long.
+const REVALIDATE: Duration = Duration::from_secs(1);
+/// Memory for cached files: the live edge of every variant fits many times over.
+const CACHE_BUDGET: u64 = 128 << 20;
+
+/// A file as last seen on disk.
+#[derive(Debug, Clone)]
+struct Seen {
+    real: PathBuf,
+    len: u64,
+    modified: Option<SystemTime>,
+    /// The whole file, when small enough.
+    body: Option<Bytes>,
+    checked: Instant,
+    used: Instant,
+}
+
+/// Recently served files, so the players of a live stream, who all ask for
+/// the same few newest segments, are answered from memory: one `Bytes` clone,
+/// no syscall, re-checked on disk at most once a second.
+#[derive(Debug)]
+pub struct FileCache {
+    root: PathBuf,
+    entries: Mutex<HashMap<PathBuf, Seen>>,
+}
+
+impl FileCache {
+    /// A cache for files under `root`.
+    pub fn new(root: &Path) -> Self {
+        FileCache {
+            root: root.to_path_buf(),
+            entries: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn fresh(&self, path: &Path) -> Option<Seen> {
+        let mut entries = self.entries.lock().ok()?;
+        let seen = entries.get_mut(path)?;
+        if seen.checked.elapsed() > REVALIDATE {
+            return None;
+        }
+        seen.used = Instant::now();
+        Some(seen.clone())
+    }
+
+    fn remember(&self, path: PathBuf, seen: &Seen) {
+        let Ok(mut entries) = self.entries.lock() else {
+            return;
+        };
+        if seen.body.is_none() {
+            entries.remove(&path);
+            return;
+        }
+        entries.insert(path, seen.clone());
+        let mut total: u64 = entries.values().map(|e| e.len).sum();
+        while total > CACHE_BUDGET {
+            let Some(oldest) = entries
+                .iter()
+                .min_by_key(|(_, e)| e.used)
+                .map(|(k, _)| k.clone())
+            else {
+                break;
+            };
+            total -= entries.remove(&oldest).map_or(0, |e| e.len);
+        }
+    }
+
+    /// Resolves, checks and (when small) reads a file: blocking IO.
+    fn load(root: &Path, path: &Path, previous: Option<Seen>) -> Option<Seen> {
+        let real = std::fs::canonicalize(path).ok()?;
+        let real_root = std::fs::canonicalize(root).ok()?;
+        if !real.starts_with(&real_root) {
+            tracing::warn!(path = %path.display(), "refused: resolves outside the library root");
+            return None;
+        }
+        let meta = std::fs::metadata(&real).ok()?;
+        if !meta.is_file() {
+            return None;
+        }
+        let (len, modified) = (meta.len(), meta.modified().ok());
+        let now = Instant::now();
+        if let Some(p) = previous
+            && p.real == real
+            && p.len == len
+            && p.modified == modified
+        {
+            return Some(Seen {
+                checked: now,
+                used: now,
+                ..p
+            });
+        }
+        let body = if len <= WHOLE_FILE_MAX {
+            let data = std::fs::read(&real).ok()?;
+            (data.len() as u64 == len).then(|| Bytes::from(data))
+        } else {
+            None
+        };
+        Some(Seen {
+            real,
+            len,
+            modified,
+            body,
+            checked: now,
+            used: now,
+        })
+    }
+
+    async fn get(&self, path: PathBuf) -> Option<Seen> {
+        if let Some(seen) = self.fresh(&path) {
+            return Some(seen);
+        }
+        let previous = self.entries.lock().ok().and_then(|e| e.get(&path).cloned());
+        let root = self.root.clone();
+        let p = path.clone();
+        let seen = tokio::task::spawn_blocking(move || Self::load(&root, &p, previous))
+            .await
+            .ok()
+            .flatten();
+        match &seen {
+            Some(s) => self.remember(path, s),
+            None => {
+                if let Ok(mut e) = self.entries.lock() {
+                    e.remove(&path);
+                }
+            }
+        }
+        seen
+    }
+}
+
 /// Serves `root/<parts...>`. `parts` are already decoded and free of `..`.
 pub async fn serve(
-    root: &Path,
+    cache: &FileCache,
     parts: &[String],
     headers: &HeaderMap,
     head: bool,
 ) -> Result<Response, HttpError> {
     let wanted = parts.join("/");
     let not_found = || HttpError::NotFound(format!("no such file: /{wanted}"));
-    let mut path = root.to_path_buf();
+    let mut path = cache.root.clone();
     parts.iter().for_each(|p| path.push(p));
-    let real = tokio::fs::canonicalize(&path)
-        .await
-        .map_err(|_| not_found())?;
-    let real_root = tokio::fs::canonicalize(root)
-        .await
-        .map_err(|_| not_found())?;
-    if !real.starts_with(&real_root) {
-        tracing::warn!(path = %path.display(), "refused: resolves outside the library root");
-        return Err(not_found());
-    }
-    let mut file = tokio::fs::File::open(&real)
-        .await
-        .map_err(|_| not_found())?;
-    let meta = file.metadata().await.map_err(|_| not_found())?;
-    if !meta.is_file() {
-        return Err(not_found());
-    }
-    let len = meta.len();
-    let modified = meta.modified().ok();
-    let mtime = modified
+    let seen = cache.get(path).await.ok_or_else(not_found)?;
+    let len = seen.len;
+    let mtime = seen
+        .modified
         .and_then(|m| m.duration_since(UNIX_EPOCH).ok())
         .map_or(0, |d| d.as_secs());
     let etag = format!("\"{len:x}-{mtime:x}\"");
@@ -117,7 +239,7 @@ pub async fn serve(
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.split(',').any(|t| t.trim() == etag || t.trim() == "*"))
     {
-        let mut res = Response::new(bytes::Bytes::new().into());
+        let mut res = Response::new(Bytes::new().into());
         *res.status_mut() = StatusCode::NOT_MODIFIED;
         res
     } else {
@@ -125,12 +247,17 @@ pub async fn serve(
         let (start, end) = range.unwrap_or((0, len.saturating_sub(1)));
         let count = if len == 0 { 0 } else { end - start + 1 };
         let mut res = if head || count == 0 {
-            Response::new(bytes::Bytes::new().into())
+            Response::new(Bytes::new().into())
+        } else if let Some(body) = &seen.body {
+            Response::new(body.slice(start as usize..(start + count) as usize).into())
         } else {
+            let mut file = tokio::fs::File::open(&seen.real)
+                .await
+                .map_err(|_| not_found())?;
             file.seek(SeekFrom::Start(start))
                 .await
                 .map_err(|e| HttpError::Io(format!("cannot read /{wanted}: {e}")))?;
-            let stream = tokio_util::io::ReaderStream::with_capacity(file.take(count), 64 * 1024);
+            let stream = tokio_util::io::ReaderStream::with_capacity(file.take(count), 256 * 1024);
             warp::reply::stream(stream).into_response()
         };
         let h = res.headers_mut();
@@ -147,7 +274,7 @@ pub async fn serve(
     let h = res.headers_mut();
     h.insert(
         header::CONTENT_TYPE,
-        HeaderValue::from_static(content_type(&real)),
+        HeaderValue::from_static(content_type(&seen.real)),
     );
     h.insert(
         header::CACHE_CONTROL,
@@ -156,7 +283,7 @@ pub async fn serve(
     if let Ok(v) = HeaderValue::from_str(&etag) {
         h.insert(header::ETAG, v);
     }
-    if let Some(m) = modified
+    if let Some(m) = seen.modified
         && let Ok(v) = HeaderValue::from_str(&httpdate::fmt_http_date(m))
     {
         h.insert(header::LAST_MODIFIED, v);

@@ -5,6 +5,7 @@
 mod files;
 mod pages;
 pub mod reply;
+pub mod server;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -26,6 +27,19 @@ pub struct App {
     pub library: Arc<Library>,
     /// How long a playlist request waits for a stream that is still loading.
     pub load_wait: Duration,
+    files: files::FileCache,
+}
+
+impl App {
+    /// The server state over `library`.
+    pub fn new(library: Arc<Library>, load_wait: Duration) -> Arc<App> {
+        let files = files::FileCache::new(&library.config().root);
+        Arc::new(App {
+            library,
+            load_wait,
+            files,
+        })
+    }
 }
 
 /// Every route of the server.
@@ -118,9 +132,7 @@ async fn handle(
         Ok(Route::Index) => Ok(pages::index(&app.library, now_unix_ticks(), head)),
         Ok(Route::StreamsJson) => Ok(pages::streams_json(&app.library, now_unix_ticks(), head)),
         Ok(Route::Playlist(name)) => playlist(app, &name, query, headers, head).await,
-        Ok(Route::File(parts)) => {
-            files::serve(&app.library.config().root, &parts, headers, head).await
-        }
+        Ok(Route::File(parts)) => files::serve(&app.files, &parts, headers, head).await,
         Err(e) => Err(e),
     };
     result.unwrap_or_else(HttpError::into_response)

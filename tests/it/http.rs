@@ -28,13 +28,7 @@ async fn app(name: &str, build: impl FnOnce(&std::path::Path)) -> (Arc<App>, std
     for slot in library.slots() {
         slot.settled(Duration::from_secs(30)).await;
     }
-    (
-        Arc::new(App {
-            library,
-            load_wait: Duration::from_secs(5),
-        }),
-        root,
-    )
+    (App::new(library, Duration::from_secs(5)), root)
 }
 
 fn standard(root: &std::path::Path) {
@@ -378,10 +372,7 @@ async fn a_stream_still_loading_answers_503_with_retry_after() {
         },
     });
     library.rescan().unwrap();
-    let app = Arc::new(App {
-        library: library.clone(),
-        load_wait: Duration::from_millis(200),
-    });
+    let app = App::new(library.clone(), Duration::from_millis(200));
     let res = get(&app, "/slow_v.m3u8").await;
     assert_eq!(res.status(), 503);
     assert_eq!(header(&res, "retry-after"), "2");
