@@ -10,7 +10,6 @@
 //!   URL: a media playlist, e.g. http://127.0.0.1:5000/demo_low.m3u8
 //!   (several comma-separated URLs are spread over the players)
 
-use std::collections::HashSet;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -112,8 +111,8 @@ async fn player(url: String, until: Instant, stats: Arc<Stats>) {
         addr: addr.to_string(),
         stream: None,
     };
-    let mut seen: HashSet<String> = HashSet::new();
-    let mut first = true;
+    // Media sequence number of the newest segment downloaded.
+    let mut newest: Option<u64> = None;
     // Spread the players' reload phases.
     tokio::time::sleep(Duration::from_millis(rand_ms(1000))).await;
     while Instant::now() < until {
@@ -143,20 +142,23 @@ async fn player(url: String, until: Instant, stats: Arc<Stats>) {
             .find_map(|l| l.strip_prefix("#EXT-X-TARGETDURATION:"))
             .and_then(|v| v.trim().parse().ok())
             .unwrap_or(2);
+        let msn: u64 = text
+            .lines()
+            .find_map(|l| l.strip_prefix("#EXT-X-MEDIA-SEQUENCE:"))
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or(0);
         let uris: Vec<&str> = text
             .lines()
             .filter(|l| !l.is_empty() && !l.starts_with('#'))
             .collect();
-        let skip = if first {
-            uris.len().saturating_sub(3)
-        } else {
-            0
-        };
-        first = false;
-        for uri in uris.iter().skip(skip) {
-            if !seen.insert(uri.to_string()) {
+        // The newest three at start, then every segment not downloaded yet.
+        let from = newest.map_or(msn + uris.len().saturating_sub(3) as u64, |n| n + 1);
+        for (i, uri) in uris.iter().enumerate() {
+            let sequence = msn + i as u64;
+            if sequence < from {
                 continue;
             }
+            newest = Some(sequence);
             let seg_path = format!("{base}{uri}");
             match conn.get(&seg_path).await {
                 Ok((200, body)) => {

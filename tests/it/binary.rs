@@ -314,3 +314,56 @@ fn probe_table_reads_a_stream_directory() {
         "{text}"
     );
 }
+
+/// Fetches the same path from two servers at (nearly) the same moment until
+/// both answers fall inside one window (a window boundary between the two
+/// fetches is retried, not ignored).
+fn fetch_pair(a: u16, b: u16, path: &str) -> (Vec<u8>, Vec<u8>) {
+    for _ in 0..20 {
+        let (sa, _, ba) = request(a, "GET", path, &[]);
+        let (sb, _, bb) = request(b, "GET", path, &[]);
+        assert_eq!((sa, sb), (200, 200), "{path}");
+        let (_, _, again) = request(a, "GET", path, &[]);
+        if again == ba {
+            return (ba, bb);
+        }
+    }
+    panic!("{path}: the window moved during every attempt");
+}
+
+#[test]
+fn replicas_with_one_epoch_serve_identical_playlists() {
+    let root = temp_dir("replicas").join("static");
+    make_stream(&root, "show", &["lo", "hi"], "av25");
+    let epoch = ["--epoch", "2026-01-01T00:00:00Z"];
+    let a = start(&root, &epoch);
+    std::thread::sleep(Duration::from_millis(1500));
+    let b = start(&root, &epoch);
+    for path in ["/show.m3u8", "/show_lo.m3u8", "/show_hi.m3u8"] {
+        let (x, y) = fetch_pair(a.port, b.port, path);
+        assert_eq!(
+            String::from_utf8_lossy(&x),
+            String::from_utf8_lossy(&y),
+            "{path}"
+        );
+    }
+    // A restarted replica joins the same timeline.
+    let port_b = b.port;
+    drop(b);
+    let b = start(&root, &epoch);
+    assert_ne!(b.port, port_b);
+    let (x, y) = fetch_pair(a.port, b.port, "/show_lo.m3u8");
+    assert_eq!(x, y);
+    // Without a common epoch, each replica starts its own timeline.
+    let c = start(&root, &[]);
+    std::thread::sleep(Duration::from_millis(50));
+    let (_, _, own) = request(c.port, "GET", "/show_lo.m3u8", &[]);
+    assert_ne!(own, x);
+    // Segment validators are equal across replicas.
+    let (_, ha, _) = request(a.port, "HEAD", "/show/lo/seg_001.ts", &[]);
+    let (_, hb, _) = request(b.port, "HEAD", "/show/lo/seg_001.ts", &[]);
+    for h in ["etag", "last-modified", "content-length"] {
+        assert!(header(&ha, h).is_some());
+        assert_eq!(header(&ha, h), header(&hb, h), "{h}");
+    }
+}
