@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # All of pseudolive's tests: format, lints, unit and behaviour tests, then
 # real players (hls.js and Chromium's own HLS player in headless Chromium,
-# ffmpeg) against the release binary. Installs what it needs on a fresh
+# ffmpeg, hls.js through nginx in front of two replicas) against the release
+# binary. Installs what it needs on a fresh
 # machine (apt packages when running as root, npm ci). Exits non-zero on any
 # failure. SKIP_PLAYERS=1 skips the player suite.
 set -euo pipefail
@@ -24,6 +25,7 @@ missing=()
 command -v chromium >/dev/null || missing+=(chromium)
 command -v ffmpeg >/dev/null || missing+=(ffmpeg)
 command -v node >/dev/null || missing+=(nodejs npm)
+command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || missing+=(nginx)
 if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ]; then
     apt-get update -qq

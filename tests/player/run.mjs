@@ -1,12 +1,14 @@
 // Real players against a running pseudolive: hls.js and Chromium's own HLS
-// player in headless Chromium, and ffmpeg as an HLS client. A negative
+// player in headless Chromium, ffmpeg as an HLS client, and hls.js through an
+// nginx load balancer and cache in front of two replicas. A negative
 // control checks that the same harness fails when the server stops mid-play.
 //
-// Usage: node run.mjs [hlsjs] [native] [ffmpeg] [negative]   (default: all)
+// Usage: node run.mjs [hlsjs] [native] [ffmpeg] [cdn] [negative]   (default: all)
 // Env: PSEUDOLIVE_BIN (default ../../target/release/pseudolive),
 //      CHROMIUM (default /usr/bin/chromium), PLAY_SECONDS (default 50).
 import { spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
 import http from 'node:http';
 import net from 'node:net';
 import path from 'node:path';
@@ -16,6 +18,7 @@ import { chromium } from 'playwright-core';
 const here = path.dirname(fileURLToPath(import.meta.url));
 const BIN = process.env.PSEUDOLIVE_BIN || path.join(here, '../../target/release/pseudolive');
 const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
+const NGINX = process.env.NGINX || '/usr/sbin/nginx';
 const PLAY_SECONDS = Number(process.env.PLAY_SECONDS || 50);
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
@@ -34,9 +37,9 @@ function freePort() {
   });
 }
 
-async function startPseudolive() {
-  const port = await freePort();
-  const proc = spawn(BIN, ['127.0.0.1', String(port), '--static', path.join(here, 'static'), '--log-level', 'warn'], {
+async function startPseudolive(extra = [], fixedPort = null) {
+  const port = fixedPort || (await freePort());
+  const proc = spawn(BIN, ['127.0.0.1', String(port), '--static', path.join(here, 'static'), '--log-level', 'warn', ...extra], {
     stdio: ['ignore', 'inherit', 'inherit'],
   });
   children.add(proc);
@@ -45,7 +48,7 @@ async function startPseudolive() {
     try {
       const res = await fetch(`${base}/streams.json`);
       const streams = await res.json();
-      if (streams.every((s) => s.state === 'ready')) return { proc, base };
+      if (streams.every((s) => s.state === 'ready')) return { proc, base, port };
     } catch {}
     await sleep(50);
   }
@@ -239,6 +242,109 @@ async function ffmpeg() {
   return { name: 'ffmpeg client', fails, events, summary };
 }
 
+/** nginx as load balancer and cache in front of two replicas with one epoch. */
+async function startNginx(ports) {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'pl-nginx-'));
+  const port = await freePort();
+  const conf = `
+daemon off;
+user root;
+worker_processes 1;
+error_log ${dir}/error.log warn;
+pid ${dir}/nginx.pid;
+events { worker_connections 1024; }
+http {
+  client_body_temp_path ${dir}/body; proxy_temp_path ${dir}/proxy; fastcgi_temp_path ${dir}/fastcgi;
+  uwsgi_temp_path ${dir}/uwsgi; scgi_temp_path ${dir}/scgi;
+  log_format cache '$uri $upstream_cache_status $status $upstream_addr';
+  access_log ${dir}/access.log cache;
+  proxy_cache_path ${dir}/cache keys_zone=pseudolive:10m max_size=200m inactive=10m;
+  upstream pseudolive {
+    ${ports.map((p) => `server 127.0.0.1:${p} max_fails=1 fail_timeout=5s;`).join('\n    ')}
+    keepalive 16;
+  }
+  server {
+    listen 127.0.0.1:${port};
+    location / {
+      proxy_pass http://pseudolive;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+      proxy_cache pseudolive;
+      proxy_cache_lock on;
+      proxy_cache_use_stale error timeout updating;
+      proxy_next_upstream error timeout http_502 http_503;
+      proxy_connect_timeout 1s;
+      add_header X-Cache-Status $upstream_cache_status;
+    }
+  }
+}`;
+  writeFileSync(path.join(dir, 'nginx.conf'), conf);
+  const proc = spawn(NGINX, ['-p', dir, '-c', path.join(dir, 'nginx.conf')], { stdio: ['ignore', 'inherit', 'inherit'] });
+  children.add(proc);
+  const base = `http://127.0.0.1:${port}`;
+  for (let i = 0; i < 200; i++) {
+    try {
+      if ((await fetch(`${base}/loop.m3u8`)).ok) return { proc, base, dir };
+    } catch {}
+    await sleep(50);
+  }
+  throw new Error(`nginx did not start: ${readFileSync(path.join(dir, 'error.log'), 'utf8')}`);
+}
+
+/** hls.js through nginx while one replica is killed and restarted. */
+async function cdn() {
+  const epoch = ['--epoch', '2026-01-01T00:00:00Z'];
+  let a = await startPseudolive(epoch);
+  const b = await startPseudolive(epoch);
+  const ng = await startNginx([a.port, b.port]);
+  const page = await startPageServer();
+  const browser = await launch();
+  const fails = [];
+  let events = [];
+  let summary = '';
+  try {
+    const tab = await browser.newPage();
+    await tab.goto(page.url);
+    await tab.evaluate((src) => window.startHls(src), `${ng.base}/loop.m3u8`);
+    // A second viewer of the same stream: its requests are what the cache absorbs.
+    const second = await browser.newPage();
+    await second.goto(page.url);
+    await second.evaluate((src) => window.startHls(src), `${ng.base}/loop.m3u8`);
+    const started = Date.now();
+    let killed = false;
+    let restarted = false;
+    while ((Date.now() - started) / 1000 < PLAY_SECONDS) {
+      await sleep(250);
+      const elapsed = (Date.now() - started) / 1000;
+      if (!killed && elapsed >= PLAY_SECONDS * 0.35) {
+        a.proc.kill('SIGKILL');
+        killed = true;
+      }
+      if (killed && !restarted && elapsed >= PLAY_SECONDS * 0.6) {
+        a = await startPseudolive(epoch, a.port);
+        restarted = true;
+      }
+    }
+    events = await tab.evaluate(() => window.events);
+    const samples = await tab.evaluate(() => window.samples);
+    fails.push(...judgeHls(events, samples, PLAY_SECONDS));
+    const log = readFileSync(path.join(ng.dir, 'access.log'), 'utf8').split('\n').filter(Boolean).map((l) => l.split(' '));
+    const ts = log.filter((f) => f[0].endsWith('.ts'));
+    const hits = ts.filter((f) => f[1] === 'HIT').length;
+    const upstreams = new Set(log.map((f) => f[3]).filter((u) => u && u !== '-'));
+    summary = `segment cache hits ${hits}/${ts.length} (${ts.length ? ((100 * hits) / ts.length).toFixed(0) : 0}%), ` +
+      `${log.length} requests via ${upstreams.size} upstream addresses, replica killed at ${(PLAY_SECONDS * 0.35).toFixed(0)} s and restarted at ${(PLAY_SECONDS * 0.6).toFixed(0)} s`;
+    if (!restarted) fails.push('the replica was not restarted');
+  } finally {
+    await browser.close();
+    page.server.close();
+    a.proc.kill();
+    b.proc.kill();
+    ng.proc.kill();
+  }
+  return { name: 'hls.js through nginx (two replicas, one killed and restarted)', fails, events, summary };
+}
+
 async function main() {
   const which = process.argv.slice(2);
   const all = which.length === 0;
@@ -255,6 +361,7 @@ async function main() {
   await run('hlsjs', () => hlsjs());
   await run('native', native);
   await run('ffmpeg', ffmpeg);
+  await run('cdn', cdn);
   await run('negative', async () => {
     // The server dies a third of the way in: the harness must notice.
     const r = await hlsjs({ stopServerAt: PLAY_SECONDS / 3 });
