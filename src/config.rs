@@ -33,6 +33,9 @@ pub struct Cli {
     /// Open connections at most; more clients wait until one closes.
     #[arg(long, default_value_t = 10_000, value_parser = clap::value_parser!(u32).range(1..))]
     pub max_connections: u32,
+    /// Seconds a client has to send a request head (also the idle limit of a kept-alive connection).
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=3600), value_name = "SECS")]
+    pub header_timeout: u64,
     #[allow(missing_docs)]
     #[command(flatten)]
     pub probe: ProbeArgs,

@@ -332,6 +332,24 @@ impl Stream {
     }
 }
 
+/// Refuses a file that resolves (through symlinks) outside the library
+/// root: it would never be served.
+fn check_inside(path: &Path, real_root: &Path) -> Result<(), SourceError> {
+    let real = std::fs::canonicalize(path)
+        .map_err(|e| SourceError::new(path, format!("cannot resolve: {e}")))?;
+    if real.starts_with(real_root) {
+        Ok(())
+    } else {
+        Err(SourceError::new(
+            path,
+            format!(
+                "resolves to {} outside the library root; it would not be served",
+                real.display()
+            ),
+        ))
+    }
+}
+
 /// Loads one media playlist: its segments measured, URIs rewritten, KEY/MAP
 /// carried forward; returns the source discontinuity flags too.
 fn load_track(
@@ -345,6 +363,10 @@ fn load_track(
         return Err(SourceError::new(&path, "variant playlist missing"));
     }
     let pl = source::read_media(&path)?;
+    let library_root = dir.parent().unwrap_or(dir);
+    let real_root = std::fs::canonicalize(library_root)
+        .map_err(|e| SourceError::new(library_root, format!("cannot resolve: {e}")))?;
+    check_inside(&path, &real_root)?;
     let base = rel.parent().unwrap_or(Path::new(""));
     let mut inputs = source::segment_inputs(&path, &pl);
     let mut rels = Vec::with_capacity(pl.segments.len());
@@ -357,6 +379,7 @@ fn load_track(
                 format!("segment file missing (listed in {})", path.display()),
             ));
         }
+        check_inside(&input.path, &real_root)?;
         rels.push(seg_rel);
     }
     let measured = prober.measure_playlist(&inputs);

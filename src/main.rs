@@ -88,6 +88,7 @@ async fn serve(cli: Cli, prober: Prober) -> anyhow::Result<()> {
     let app = App::new(library, LOAD_WAIT);
     let limits = Limits {
         max_connections: cli.max_connections as usize,
+        header_read_timeout: std::time::Duration::from_secs(cli.header_timeout),
         ..Limits::default()
     };
     http::server::serve(listener, http::routes(app), limits, shutdown_signal()).await;

@@ -28,11 +28,28 @@ impl SourceError {
     }
 }
 
-/// Reads a playlist file as text: strips a UTF-8 BOM and leading whitespace,
-/// turns CRLF into LF and trims trailing whitespace from every line.
+/// Largest playlist read (a 100 000-segment playlist is a few MB).
+const MAX_PLAYLIST_BYTES: u64 = 64 << 20;
+
+/// Reads a playlist file as text: see [`playlist_text`].
 pub fn read_playlist_text(path: &Path) -> Result<String, SourceError> {
+    let len = std::fs::metadata(path)
+        .map_err(|e| SourceError::new(path, format!("cannot read: {e}")))?
+        .len();
+    if len > MAX_PLAYLIST_BYTES {
+        return Err(SourceError::new(
+            path,
+            format!("{len} bytes: too large for a playlist"),
+        ));
+    }
     let bytes =
         std::fs::read(path).map_err(|e| SourceError::new(path, format!("cannot read: {e}")))?;
+    playlist_text(path, bytes)
+}
+
+/// Playlist bytes as normalised text: strips a UTF-8 BOM and leading
+/// whitespace, turns CRLF into LF and trims trailing whitespace from every line.
+pub fn playlist_text(path: &Path, bytes: Vec<u8>) -> Result<String, SourceError> {
     let text = String::from_utf8(bytes).map_err(|e| {
         SourceError::new(
             path,
@@ -135,7 +152,12 @@ pub fn segment_inputs(playlist_path: &Path, pl: &MediaPlaylist) -> Vec<SegmentIn
         .iter()
         .map(|s| SegmentInput {
             path: dir.join(s.uri.split(['?', '#']).next().unwrap_or(&s.uri)),
-            extinf_ticks: from_secs(f64::from(s.duration)),
+            // A day at most: anything longer is garbage, not a duration.
+            extinf_ticks: if s.duration <= 86_400.0 {
+                from_secs(f64::from(s.duration))
+            } else {
+                0
+            },
             discontinuity: s.discontinuity,
         })
         .collect()

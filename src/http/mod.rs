@@ -83,13 +83,23 @@ fn route(path: &str) -> Result<Route, HttpError> {
     }
 }
 
+/// Latest `?now=`: the last millisecond of the year 9999.
+const MAX_NOW_MS: u64 = 253_402_300_799_999;
+
 /// The instant a request asks about: `?now=<unix ms>`, else the clock.
 fn request_now(query: &str) -> Result<u64, HttpError> {
     for pair in query.split('&') {
         if let Some(v) = pair.strip_prefix("now=") {
-            return v.parse::<u64>().map(ticks::from_ms).map_err(|_| {
-                HttpError::BadRequest(format!("bad now={v}: expected Unix milliseconds"))
-            });
+            return v
+                .parse::<u64>()
+                .ok()
+                .filter(|&ms| ms <= MAX_NOW_MS)
+                .map(ticks::from_ms)
+                .ok_or_else(|| {
+                    HttpError::BadRequest(format!(
+                        "bad now={v}: expected Unix milliseconds before the year 10000"
+                    ))
+                });
         }
     }
     Ok(now_unix_ticks())
@@ -262,5 +272,6 @@ mod tests {
     fn now_parameter() {
         assert_eq!(request_now("now=1000"), Ok(90_000));
         assert!(request_now("now=abc").is_err());
+        assert!(request_now("now=18446744073709551615").is_err());
     }
 }

@@ -114,8 +114,12 @@ fn read_head(path: &Path, limit: u64) -> std::io::Result<Vec<u8>> {
     Ok(buf)
 }
 
+/// Largest file read whole to time it (a 10 s segment at 80 Mbit/s is 100 MB).
+pub const MAX_SEGMENT_BYTES: u64 = 256 << 20;
+
 /// Native timing of a file. A [`Depth::Start`] scan reads only the head,
-/// and the whole file when the head is not enough.
+/// and the whole file when the head is not enough. Files over
+/// [`MAX_SEGMENT_BYTES`] are not read whole: memory and time stay bounded.
 pub fn scan_file(path: &Path, depth: Depth) -> Result<TsTiming, String> {
     let read_err = |e: std::io::Error| format!("cannot read: {e}");
     if depth == Depth::Start {
@@ -127,7 +131,15 @@ pub fn scan_file(path: &Path, depth: Depth) -> Result<TsTiming, String> {
             return Ok(t);
         }
     }
-    let all = std::fs::read(path).map_err(read_err)?;
+    let len = std::fs::metadata(path).map_err(read_err)?.len();
+    if len > MAX_SEGMENT_BYTES {
+        return Err(format!(
+            "{len} bytes: too large to read whole (limit {} MiB), and its first {} KiB hold no timestamps",
+            MAX_SEGMENT_BYTES >> 20,
+            HEAD_BYTES >> 10
+        ));
+    }
+    let all = read_head(path, MAX_SEGMENT_BYTES).map_err(read_err)?;
     ts::scan(&all, depth).map_err(|e| e.to_string())
 }
 

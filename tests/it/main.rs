@@ -1,5 +1,6 @@
 //! Behaviour tests: fixtures, the CLI, HTTP routes and the real binary.
 
+mod battery;
 mod binary;
 mod fixtures;
 mod http;

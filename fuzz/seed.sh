@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Seeds the fuzz corpora from the fixtures and the demo stream.
+set -euo pipefail
+cd "$(dirname "$0")"
+mkdir -p corpus/ts_scan corpus/load_stream
+for f in ../fixtures/*/*.ts; do cp "$f" "corpus/ts_scan/$(basename "$(dirname "$f")")_$(basename "$f")"; done
+master='#EXTM3U
+#EXT-X-VERSION:3
+#EXT-X-STREAM-INF:BANDWIDTH=200000,RESOLUTION=192x108,CODECS="avc1.4d400b,mp4a.40.2"
+v/index.m3u8
+'
+i=0
+for pl in ../fixtures/*/index.m3u8 ../static/demo/low/index.m3u8; do
+  media=$(sed -E 's/^[a-z_]*seg_[0-9]+\.ts$/seg.ts/' "$pl")
+  printf '%s\0%s\n' "$master" "$media" > "corpus/load_stream/seed_$i"
+  i=$((i + 1))
+done
+printf '%s\0%s\n' "$master" '#EXTM3U
+#EXT-X-TARGETDURATION:4
+#EXT-X-KEY:METHOD=AES-128,URI="key.bin",IV=0x1
+#EXTINF:4.0,
+seg.ts
+#EXT-X-DISCONTINUITY
+#EXT-X-MAP:URI="seg.ts"
+#EXTINF:3.5,
+seg.ts' > "corpus/load_stream/seed_key_map"
+ls corpus/*/ | wc -l

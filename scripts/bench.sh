@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# Reruns every benchmark in BENCHMARKS.md: criterion (probe, playlist), the
+# library-scale run, and the HTTP load comparison with nginx plus 1000
+# simulated players. Takes about 10 minutes; run it on an otherwise idle machine.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+echo "== machine"; nproc; grep -m1 'model name' /proc/cpuinfo || true; date -u
+echo "== cargo bench --bench probe"; cargo bench --bench probe 2>&1 | grep -E '^(native|playlist|ffprobe)/|time:|thrpt:|ratio|skipping'
+echo "== cargo bench --bench playlist"; cargo bench --bench playlist 2>&1 | grep -E '^playlist/|time:'
+cargo build --release --quiet
+echo "== bench/library_scale.py"; python3 bench/library_scale.py
+echo "== bench/http_load.sh"; bench/http_load.sh 10 1000 60
