@@ -7,7 +7,7 @@ use std::net::TcpStream;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use crate::binary::{header, request, start};
+use crate::binary::{header, request, start, terminate};
 use crate::util::{fixture, make_stream, temp_dir};
 
 fn write(path: &Path, data: impl AsRef<[u8]>) {
@@ -441,28 +441,6 @@ fn deleted_segment_is_404_and_the_playlist_still_served() {
 }
 
 #[test]
-fn root_that_is_a_file_is_a_clear_error() {
-    let dir = temp_dir("root-file");
-    let file = dir.join("not-a-dir");
-    write(&file, "x");
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_pseudolive"))
-        .args([
-            "127.0.0.1",
-            &crate::binary::free_port().to_string(),
-            "--static",
-        ])
-        .arg(&file)
-        .output()
-        .unwrap();
-    assert!(!out.status.success());
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        err.contains("not-a-dir") && err.contains("cannot read the library root"),
-        "{err}"
-    );
-}
-
-#[test]
 fn sigterm_during_many_downloads_exits_within_the_drain_timeout() {
     let root = temp_dir("drain").join("static");
     make_stream(&root, "show", &["v"], "av25");
@@ -481,23 +459,8 @@ fn sigterm_during_many_downloads_exits_within_the_drain_timeout() {
         })
         .collect();
     std::thread::sleep(Duration::from_millis(500));
-    let t = Instant::now();
-    std::process::Command::new("kill")
-        .args(["-TERM", &server.child.id().to_string()])
-        .status()
-        .unwrap();
-    let status = loop {
-        if let Some(s) = server.child.try_wait().unwrap() {
-            break s;
-        }
-        assert!(
-            t.elapsed() < Duration::from_secs(10),
-            "still running 10 s after SIGTERM"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    };
+    let (status, waited) = terminate(&mut server, Duration::from_secs(10));
     assert!(status.success());
-    let waited = t.elapsed();
     assert!(
         waited >= Duration::from_secs(4) && waited < Duration::from_secs(7),
         "exited after {waited:?}"

@@ -167,22 +167,42 @@ fn port_in_use_is_one_clear_line_and_a_failure_exit() {
 }
 
 #[test]
-fn missing_root_is_a_clear_error() {
-    let out = Command::new(BIN)
-        .args([
-            "127.0.0.1",
-            &free_port().to_string(),
-            "--static",
-            "/nonexistent/library",
-        ])
-        .output()
+fn unreadable_root_is_a_clear_error() {
+    let file = temp_dir("root-file").join("not-a-dir");
+    std::fs::write(&file, "x").unwrap();
+    for root in [std::path::PathBuf::from("/nonexistent/library"), file] {
+        let out = Command::new(BIN)
+            .args(["127.0.0.1", &free_port().to_string(), "--static"])
+            .arg(&root)
+            .output()
+            .unwrap();
+        assert!(!out.status.success());
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.contains(&*root.to_string_lossy()) && err.contains("cannot read the library root"),
+            "{err}"
+        );
+        assert!(!err.contains("panicked"), "{err}");
+    }
+}
+
+/// Sends SIGTERM and waits (at most `limit`) for the exit: its status and how long it took.
+pub fn terminate(server: &mut Server, limit: Duration) -> (std::process::ExitStatus, Duration) {
+    let started = Instant::now();
+    Command::new("kill")
+        .args(["-TERM", &server.child.id().to_string()])
+        .status()
         .unwrap();
-    assert!(!out.status.success());
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        err.contains("/nonexistent/library") && err.contains("cannot read the library root"),
-        "{err}"
-    );
+    loop {
+        if let Some(status) = server.child.try_wait().unwrap() {
+            return (status, started.elapsed());
+        }
+        assert!(
+            started.elapsed() < limit,
+            "still running {limit:?} after SIGTERM"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
 }
 
 #[test]
@@ -192,23 +212,9 @@ fn sigterm_exits_zero_promptly() {
     let mut server = start(&root, &[]);
     // An idle keep-alive connection must not hold the shutdown beyond the drain timeout.
     let _idle = TcpStream::connect(("127.0.0.1", server.port)).unwrap();
-    let started = Instant::now();
-    Command::new("kill")
-        .args(["-TERM", &server.child.id().to_string()])
-        .status()
-        .unwrap();
-    let status = loop {
-        if let Some(status) = server.child.try_wait().unwrap() {
-            break status;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(10),
-            "still running after SIGTERM"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    };
+    let (status, took) = terminate(&mut server, Duration::from_secs(10));
     assert!(status.success(), "{status}");
-    assert!(started.elapsed() < Duration::from_secs(7));
+    assert!(took < Duration::from_secs(7), "{took:?}");
 }
 
 #[test]

@@ -84,6 +84,23 @@ async function launch() {
   });
 }
 
+/** A new tab on the test page, playing `src` with `starter` (startHls or startNative). */
+async function openPlayer(browser, pageUrl, starter, src) {
+  const tab = await browser.newPage();
+  await tab.goto(pageUrl);
+  await tab.evaluate(([fn, s]) => window[fn](s), [starter, src]);
+  return tab;
+}
+
+/** Media time and wall time (s) advanced between the first sample at or after `fromMs` and the last. */
+function progress(samples, fromMs) {
+  const after = samples.filter((s) => s.t >= fromMs);
+  if (after.length === 0) return { after, played: 0, wall: 0 };
+  const first = after[0];
+  const last = after[after.length - 1];
+  return { after, played: last.time - first.time, wall: (last.t - first.t) / 1000 };
+}
+
 /** Checks a play-through; returns the list of failures (empty = pass). */
 function judgeHls(events, samples, wallSeconds) {
   const fails = [];
@@ -103,9 +120,7 @@ function judgeHls(events, samples, wallSeconds) {
   else {
     const waits = events.filter((e) => e.kind === 'video:waiting' && e.t > firstPlaying.t);
     if (waits.length) fails.push(`${waits.length} 'waiting' after the first 'playing' (first at ${waits[0].t} ms)`);
-    const after = samples.filter((s) => s.t >= firstPlaying.t);
-    const played = after.length ? after[after.length - 1].time - after[0].time : 0;
-    const wall = after.length ? (after[after.length - 1].t - after[0].t) / 1000 : 0;
+    const { after, played, wall } = progress(samples, firstPlaying.t);
     if (played < 0.9 * wall) fails.push(`currentTime advanced ${played.toFixed(1)} s in ${wall.toFixed(1)} s of wall time`);
     for (let i = 1; i < after.length; i++) {
       const dt = after[i].time - after[i - 1].time;
@@ -139,9 +154,7 @@ async function hlsjs({ stopServerAt } = {}) {
   let events = [];
   let summary = '';
   try {
-    const tab = await browser.newPage();
-    await tab.goto(page.url);
-    await tab.evaluate((src) => window.startHls(src), `${base}/loop.m3u8`);
+    const tab = await openPlayer(browser, page.url, 'startHls', `${base}/loop.m3u8`);
     const started = Date.now();
     const switches = [];
     const switchAt = [PLAY_SECONDS * 0.35, PLAY_SECONDS * 0.65];
@@ -188,9 +201,7 @@ async function native() {
   let events = [];
   let summary = '';
   try {
-    const tab = await browser.newPage();
-    await tab.goto(page.url);
-    await tab.evaluate((src) => window.startNative(src), `${base}/loop.m3u8`);
+    const tab = await openPlayer(browser, page.url, 'startNative', `${base}/loop.m3u8`);
     const seconds = Math.min(PLAY_SECONDS, 35);
     await sleep(seconds * 1000);
     events = await tab.evaluate(() => window.events);
@@ -201,9 +212,7 @@ async function native() {
     if (!firstPlaying) fails.push('never playing');
     const err = events.find((e) => e.kind === 'video:error');
     if (err) fails.push(`media error code ${err.code}`);
-    const after = samples.filter((s) => firstPlaying && s.t >= firstPlaying.t);
-    const played = after.length ? after[after.length - 1].time - after[0].time : 0;
-    const wall = after.length ? (after[after.length - 1].t - after[0].t) / 1000 : 0;
+    const { played, wall } = progress(samples, firstPlaying ? firstPlaying.t : Infinity);
     if (wall < 25) fails.push(`played for only ${wall.toFixed(1)} s of wall time`);
     if (played < 0.9 * wall) fails.push(`currentTime advanced ${played.toFixed(1)} s in ${wall.toFixed(1)} s`);
     summary = `canPlayType ${JSON.stringify(can && can.answer)}, played ${played.toFixed(1)} s in ${wall.toFixed(1)} s`;
@@ -303,13 +312,9 @@ async function cdn() {
   let events = [];
   let summary = '';
   try {
-    const tab = await browser.newPage();
-    await tab.goto(page.url);
-    await tab.evaluate((src) => window.startHls(src), `${ng.base}/loop.m3u8`);
+    const tab = await openPlayer(browser, page.url, 'startHls', `${ng.base}/loop.m3u8`);
     // A second viewer of the same stream: its requests are what the cache absorbs.
-    const second = await browser.newPage();
-    await second.goto(page.url);
-    await second.evaluate((src) => window.startHls(src), `${ng.base}/loop.m3u8`);
+    await openPlayer(browser, page.url, 'startHls', `${ng.base}/loop.m3u8`);
     const started = Date.now();
     let killed = false;
     let restarted = false;
