@@ -85,7 +85,20 @@ impl LiveStream {
         })
     }
 
-    /// The window listed at `now_unix_ticks`.
+    /// The window listed at `now_unix_ticks`, if the timeline has started
+    /// (an `--epoch`, or a first request); looking does not start it.
+    pub fn started_window_at(&self, now_unix_ticks: u64) -> Option<crate::timeline::Window> {
+        let anchor = self.anchor.get().copied().or(self
+            .fixed_epoch
+            .map(|e| e.saturating_sub(self.stream.schedule.full_at())))?;
+        Some(
+            self.stream
+                .schedule
+                .window_at(now_unix_ticks.saturating_sub(anchor)),
+        )
+    }
+
+    /// The window listed at `now_unix_ticks` (starts the timeline on first use).
     pub fn window_at(&self, now_unix_ticks: u64) -> crate::timeline::Window {
         let anchor = self.anchor(now_unix_ticks);
         self.stream

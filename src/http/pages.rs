@@ -70,7 +70,7 @@ fn infos(library: &Library, now: u64) -> Vec<StreamInfo> {
                     info.loop_seconds =
                         Some((to_secs(s.schedule.loop_ticks()) * 1000.0).round() / 1000.0);
                     info.target_duration = Some(s.target_duration);
-                    info.media_sequence = Some(live.window_at(now).first);
+                    info.media_sequence = live.started_window_at(now).map(|w| w.first);
                 }
             }
             info
@@ -122,7 +122,11 @@ pub fn index(library: &Library, now: u64, head: bool) -> Response {
             escape(&s.name),
             state,
             variants.join(" "),
-            s.media_sequence.map(|m| m.to_string()).unwrap_or_default(),
+            match (s.state, s.media_sequence) {
+                (_, Some(m)) => m.to_string(),
+                ("ready", None) => "not started".to_string(),
+                _ => String::new(),
+            },
             s.loop_seconds.map(|l| format!("{l} s")).unwrap_or_default(),
         ));
     }

@@ -154,21 +154,18 @@ impl Prober {
     /// Durations of the segments of one media playlist, in order.
     pub fn measure_playlist(&self, segments: &[SegmentInput]) -> Vec<Measured> {
         let last_of_run = |i: usize| segments.get(i + 1).is_none_or(|next| next.discontinuity);
+        let indexed: Vec<usize> = (0..segments.len()).collect();
         let native: Vec<Option<Result<TsTiming, String>>> = match self.mode {
             ProbeMode::Ffprobe => segments.iter().map(|_| None).collect(),
-            _ => {
-                let indexed: Vec<usize> = (0..segments.len()).collect();
-                par_map(&indexed, |&i| {
-                    let depth = if last_of_run(i) {
-                        Depth::Full
-                    } else {
-                        Depth::Start
-                    };
-                    Some(scan_file(&segments[i].path, depth))
-                })
-            }
+            _ => par_map(&indexed, |&i| {
+                let depth = if last_of_run(i) {
+                    Depth::Full
+                } else {
+                    Depth::Start
+                };
+                Some(scan_file(&segments[i].path, depth))
+            }),
         };
-        let indexed: Vec<usize> = (0..segments.len()).collect();
         par_map(&indexed, |&i| {
             let seg = &segments[i];
             let native = match &native[i] {

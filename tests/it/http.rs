@@ -390,3 +390,34 @@ async fn a_stream_still_loading_answers_503_with_retry_after() {
     );
     assert_eq!(get(&app, "/slow_v.m3u8").await.status(), 200);
 }
+
+#[tokio::test]
+async fn looking_at_the_index_does_not_start_a_timeline() {
+    let root = temp_dir("index-anchor").join("static");
+    standard(&root);
+    let library = Library::new(LibraryConfig {
+        root,
+        window: 6,
+        epoch_ms: None,
+        prober: Prober {
+            mode: ProbeMode::Native,
+            ffprobe: None,
+        },
+    });
+    library.rescan().unwrap();
+    library
+        .get("big_buck_bunny")
+        .unwrap()
+        .settled(Duration::from_secs(30))
+        .await;
+    let app = App::new(library, Duration::from_secs(5));
+    let json: serde_json::Value =
+        serde_json::from_slice(get(&app, "/streams.json").await.body()).unwrap();
+    assert!(json[0]["media_sequence"].is_null(), "{json}");
+    assert!(body(&get(&app, "/").await).contains("not started"));
+    // The first playlist request starts it, back-dated by one window: sequence 0.
+    assert_eq!(get(&app, "/big_buck_bunny_1000k.m3u8").await.status(), 200);
+    let json: serde_json::Value =
+        serde_json::from_slice(get(&app, "/streams.json").await.body()).unwrap();
+    assert_eq!(json[0]["media_sequence"], 0, "{json}");
+}
