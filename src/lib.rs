@@ -13,6 +13,7 @@ pub mod live;
 pub mod playlist;
 pub mod probe;
 pub mod probe_cmd;
+pub mod progress;
 pub mod source;
 pub mod ticks;
 pub mod timeline;

@@ -25,7 +25,7 @@ fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_ansi(std::io::stderr().is_terminal())
-        .with_writer(std::io::stderr)
+        .with_writer(pseudolive::progress::Stderr)
         .init();
     match run(cli) {
         Ok(code) => code,
@@ -85,6 +85,9 @@ async fn serve(cli: Cli, prober: Prober) -> anyhow::Result<()> {
         found,
         cli.root.display()
     );
+    if std::io::IsTerminal::is_terminal(&std::io::stderr()) {
+        pseudolive::progress::show(library.clone());
+    }
     let app = App::new(library, LOAD_WAIT);
     let limits = Limits {
         max_connections: cli.max_connections as usize,
