@@ -2,6 +2,7 @@
 
 mod battery;
 mod binary;
+mod checker;
 mod fixtures;
 mod http;
 mod prop;

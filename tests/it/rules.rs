@@ -225,3 +225,21 @@ fn media_added_equals_wall_clock_time() {
         "added {added_ms} ms in 7200 s"
     );
 }
+
+#[test]
+fn a_two_hour_poll_never_breaks_a_rule() {
+    let live = stream();
+    let mut disc = vec![false; 12];
+    disc[5] = true;
+    let mut checker = crate::checker::LiveChecker::new(&disc, 3, 6, 3 * S + S / 3);
+    // Every variant every 0.75 s (TD/4) for two hours: 9600 instants.
+    for k in 0..9600u64 {
+        let now = T0 + k * S * 3 / 4;
+        let fetched: Vec<Parsed> = (0..3)
+            .map(|v| parse(&live.media_playlist(v, now).plain))
+            .collect();
+        if let Err(e) = checker.check(now, &fetched) {
+            panic!("at {} s: {e}", k * 3 / 4);
+        }
+    }
+}
