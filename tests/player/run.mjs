@@ -144,16 +144,28 @@ function printLog(name, events) {
   for (const e of events) console.error(JSON.stringify(e));
 }
 
+/**
+ * Runs `body({ server, page, browser })` with a fresh pseudolive, the test
+ * page's server and a browser, and closes all three whatever happens.
+ */
+async function withBrowser(body) {
+  const server = await startPseudolive();
+  const page = await startPageServer();
+  const browser = await launch();
+  try {
+    return await body({ server, page, browser });
+  } finally {
+    await browser.close();
+    page.server.close();
+    server.proc.kill();
+  }
+}
+
 /** hls.js for PLAY_SECONDS with two forced switches; `stopServerAt` kills the server then. */
 async function hlsjs({ stopServerAt } = {}) {
   const name = stopServerAt ? 'negative control' : 'hls.js';
-  const { proc, base } = await startPseudolive();
-  const page = await startPageServer();
-  const browser = await launch();
-  const fails = [];
-  let events = [];
-  let summary = '';
-  try {
+  return withBrowser(async ({ server, page, browser }) => {
+    const { proc, base } = server;
     const tab = await openPlayer(browser, page.url, 'startHls', `${base}/loop.m3u8`);
     const started = Date.now();
     const switches = [];
@@ -171,9 +183,9 @@ async function hlsjs({ stopServerAt } = {}) {
         switches.push({ target, at: Date.now() - started });
       }
     }
-    events = await tab.evaluate(() => window.events);
+    const events = await tab.evaluate(() => window.events);
     const samples = await tab.evaluate(() => window.samples);
-    fails.push(...judgeHls(events, samples, PLAY_SECONDS));
+    const fails = judgeHls(events, samples, PLAY_SECONDS);
     for (const s of switches) {
       const sw = events.find((e) => e.kind === 'LEVEL_SWITCHED' && e.level === s.target && e.t >= s.at - 2000);
       const frag = events.find((e) => e.kind === 'FRAG_LOADED' && e.level === s.target && e.t >= s.at - 2000);
@@ -182,30 +194,20 @@ async function hlsjs({ stopServerAt } = {}) {
     if (switches.length < 2) fails.push('fewer than two forced switches');
     const last = samples[samples.length - 1] || {};
     const ccs = [...new Set(events.filter((e) => e.kind === 'FRAG_CHANGED').map((e) => e.cc))];
-    summary = `currentTime ${(last.time || 0).toFixed(1)} s, discontinuity counters ${ccs.join(',')}, ` +
+    const summary = `currentTime ${(last.time || 0).toFixed(1)} s, discontinuity counters ${ccs.join(',')}, ` +
       `switches to ${switches.map((s) => s.target).join(',')}, dropped ${last.dropped || 0}/${last.total || 0} frames`;
-  } finally {
-    await browser.close();
-    page.server.close();
-    proc.kill();
-  }
-  return { name, fails, events, summary };
+    return { name, fails, events, summary };
+  });
 }
 
 /** Chromium's built-in HLS player, no hls.js. */
 async function native() {
-  const { proc, base } = await startPseudolive();
-  const page = await startPageServer();
-  const browser = await launch();
-  const fails = [];
-  let events = [];
-  let summary = '';
-  try {
-    const tab = await openPlayer(browser, page.url, 'startNative', `${base}/loop.m3u8`);
-    const seconds = Math.min(PLAY_SECONDS, 35);
-    await sleep(seconds * 1000);
-    events = await tab.evaluate(() => window.events);
+  return withBrowser(async ({ server, page, browser }) => {
+    const tab = await openPlayer(browser, page.url, 'startNative', `${server.base}/loop.m3u8`);
+    await sleep(Math.min(PLAY_SECONDS, 35) * 1000);
+    const events = await tab.evaluate(() => window.events);
     const samples = await tab.evaluate(() => window.samples);
+    const fails = [];
     const can = events.find((e) => e.kind === 'native:canPlayType');
     if (!can || can.answer === '') fails.push(`Chromium reports no native HLS support (canPlayType = ${JSON.stringify(can && can.answer)})`);
     const firstPlaying = events.find((e) => e.kind === 'video:playing');
@@ -215,13 +217,9 @@ async function native() {
     const { played, wall } = progress(samples, firstPlaying ? firstPlaying.t : Infinity);
     if (wall < 25) fails.push(`played for only ${wall.toFixed(1)} s of wall time`);
     if (played < 0.9 * wall) fails.push(`currentTime advanced ${played.toFixed(1)} s in ${wall.toFixed(1)} s`);
-    summary = `canPlayType ${JSON.stringify(can && can.answer)}, played ${played.toFixed(1)} s in ${wall.toFixed(1)} s`;
-  } finally {
-    await browser.close();
-    page.server.close();
-    proc.kill();
-  }
-  return { name: 'Chromium native HLS', fails, events, summary };
+    const summary = `canPlayType ${JSON.stringify(can && can.answer)}, played ${played.toFixed(1)} s in ${wall.toFixed(1)} s`;
+    return { name: 'Chromium native HLS', fails, events, summary };
+  });
 }
 
 /** ffmpeg as a client of one variant: decoded time must reach 30 s. */
