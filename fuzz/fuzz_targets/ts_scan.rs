@@ -3,7 +3,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use pseudolive::probe::ts::{Depth, adts_samples, scan};
+use pseudolive::probe::ts::{Depth, adts_samples, mpeg_audio_samples, scan};
 
 fuzz_target!(|data: &[u8]| {
     if let Ok(t) = scan(data, Depth::Full) {
@@ -12,4 +12,5 @@ fuzz_target!(|data: &[u8]| {
     }
     let _ = scan(data, Depth::Start);
     let _ = adts_samples(data);
+    let _ = mpeg_audio_samples(data);
 });

@@ -24,7 +24,9 @@ pub enum StreamKind {
     Video,
     /// AAC in ADTS; frame = 1024 samples.
     Aac,
-    /// Other audio (MPEG audio, AC-3, LATM); last PES lasts as long as the shortest PES step.
+    /// MPEG-1/2 audio (MP2, MP3); frame size from each frame header.
+    MpegAudio,
+    /// Other audio (AC-3, LATM); the last PES lasts as long as the shortest PES step.
     OtherAudio,
 }
 
@@ -147,10 +149,8 @@ fn classify(stream_type: StreamType) -> Option<StreamKind> {
         | StreamType::H264
         | StreamType::H265 => Some(StreamKind::Video),
         StreamType::ADTS => Some(StreamKind::Aac),
-        StreamType::ISO_11172_AUDIO
-        | StreamType::ISO_138183_AUDIO
-        | StreamType::LATM
-        | StreamType::ATSC_DOLBY_DIGITAL_AUDIO => Some(StreamKind::OtherAudio),
+        StreamType::ISO_11172_AUDIO | StreamType::ISO_138183_AUDIO => Some(StreamKind::MpegAudio),
+        StreamType::LATM | StreamType::ATSC_DOLBY_DIGITAL_AUDIO => Some(StreamKind::OtherAudio),
         StreamType(0x87) => Some(StreamKind::OtherAudio), // E-AC-3
         _ => None,
     }
@@ -223,6 +223,75 @@ pub fn adts_samples(data: &[u8]) -> Option<(u64, u64)> {
         let sr = *RATES.get(usize::from((h[2] >> 2) & 0x0f))?;
         rate = Some(sr);
         samples += 1024 * (u64::from(h[6] & 0x03) + 1);
+        pos += len;
+    }
+    rate.map(|r| (samples, r))
+}
+
+/// Samples in the complete MPEG-1/2 audio frames (Layer I, II, III) of
+/// `data` and their sample rate, as `(samples, sample_rate)`.
+pub fn mpeg_audio_samples(data: &[u8]) -> Option<(u64, u64)> {
+    const KBPS: [[[u16; 15]; 3]; 2] = [
+        [
+            [
+                0, 32, 64, 96, 128, 160, 192, 224, 256, 288, 320, 352, 384, 416, 448,
+            ],
+            [
+                0, 32, 48, 56, 64, 80, 96, 112, 128, 160, 192, 224, 256, 320, 384,
+            ],
+            [
+                0, 32, 40, 48, 56, 64, 80, 96, 112, 128, 160, 192, 224, 256, 320,
+            ],
+        ],
+        [
+            [
+                0, 32, 48, 56, 64, 80, 96, 112, 128, 144, 160, 176, 192, 224, 256,
+            ],
+            [0, 8, 16, 24, 32, 40, 48, 56, 64, 80, 96, 112, 128, 144, 160],
+            [0, 8, 16, 24, 32, 40, 48, 56, 64, 80, 96, 112, 128, 144, 160],
+        ],
+    ];
+    let mut pos = 0;
+    let mut samples = 0;
+    let mut rate = None;
+    while pos + 4 <= data.len() {
+        let h = &data[pos..pos + 4];
+        let version = (h[1] >> 3) & 3; // 3: MPEG-1, 2: MPEG-2, 0: MPEG-2.5
+        let layer = (h[1] >> 1) & 3; // 3: I, 2: II, 1: III
+        let (bitrate_index, rate_index) = (usize::from(h[2] >> 4), usize::from((h[2] >> 2) & 3));
+        if h[0] != 0xff
+            || h[1] & 0xe0 != 0xe0
+            || version == 1
+            || layer == 0
+            || bitrate_index == 0
+            || bitrate_index == 15
+            || rate_index == 3
+        {
+            break;
+        }
+        let mpeg1 = version == 3;
+        let sr = [44_100u64, 48_000, 32_000][rate_index]
+            >> if mpeg1 {
+                0
+            } else if version == 2 {
+                1
+            } else {
+                2
+            };
+        let layer_index = usize::from(3 - layer); // 0: I, 1: II, 2: III
+        let bitrate = u64::from(KBPS[usize::from(!mpeg1)][layer_index][bitrate_index]) * 1000;
+        let padding = u64::from((h[2] >> 1) & 1);
+        let (frame_samples, len) = match (layer_index, mpeg1) {
+            (0, _) => (384, (12 * bitrate / sr + padding) * 4),
+            (1, _) | (2, true) => (1152, 144 * bitrate / sr + padding),
+            _ => (576, 72 * bitrate / sr + padding),
+        };
+        let len = len as usize;
+        if len < 4 || pos + len > data.len() {
+            break;
+        }
+        rate = Some(sr);
+        samples += frame_samples;
         pos += len;
     }
     rate.map(|r| (samples, r))
@@ -386,10 +455,17 @@ pub fn scan(buf: &[u8], depth: Depth) -> Result<TsTiming, TsError> {
 fn last_frame_ticks(state: &PidState, kind: StreamKind) -> Option<u64> {
     match kind {
         StreamKind::Video => state.min_step,
-        StreamKind::Aac => adts_samples(&state.last_payload)
-            .filter(|&(samples, _)| samples > 0)
-            .map(|(samples, rate)| (samples * HZ + rate / 2) / rate)
-            .or(state.min_step),
+        StreamKind::Aac | StreamKind::MpegAudio => {
+            let count = if kind == StreamKind::Aac {
+                adts_samples
+            } else {
+                mpeg_audio_samples
+            };
+            count(&state.last_payload)
+                .filter(|&(samples, _)| samples > 0)
+                .map(|(samples, rate)| (samples * HZ + rate / 2) / rate)
+                .or(state.min_step)
+        }
         StreamKind::OtherAudio => state.min_step,
     }
 }
@@ -550,6 +626,26 @@ mod tests {
     }
 
     #[test]
+    fn mpeg_audio_frames_are_counted_from_their_headers() {
+        // MPEG-1 Layer II, 64 kbit/s, 48 kHz: 192-byte frames of 1152 samples.
+        let mut frame = vec![0xff, 0xfd, 0x44, 0x00];
+        frame.resize(192, 0);
+        let three: Vec<u8> = frame.iter().chain(&frame).chain(&frame).copied().collect();
+        assert_eq!(mpeg_audio_samples(&three), Some((3 * 1152, 48_000)));
+        // A cut-off last frame does not count.
+        assert_eq!(mpeg_audio_samples(&three[..500]), Some((2 * 1152, 48_000)));
+        // MPEG-2 Layer III, 32 kbit/s, 24 kHz: 96-byte frames of 576 samples.
+        let mut frame = vec![0xff, 0xf3, 0x44, 0x00];
+        frame.resize(96, 0);
+        assert_eq!(mpeg_audio_samples(&frame), Some((576, 24_000)));
+        assert_eq!(
+            mpeg_audio_samples(&[0xff, 0xf1, 0x4c, 0x80]),
+            None,
+            "ADTS is not MPEG audio"
+        );
+    }
+
+    #[test]
     fn without_pmt_the_stream_id_decides() {
         let mut buf = Vec::new();
         for f in 0..5u64 {
@@ -580,6 +676,7 @@ mod tests {
             let _ = scan(&bytes, Depth::Full);
             let _ = scan(&bytes, Depth::Start);
             let _ = adts_samples(&bytes);
+            let _ = mpeg_audio_samples(&bytes);
         }
 
         #[test]

@@ -224,6 +224,7 @@ fn probe_json_reproduces_the_fixture_values() {
         "av2997",
         "bframes",
         "audio_only",
+        "mp2_audio",
         "wrap",
         "discontinuity",
         "truncated",

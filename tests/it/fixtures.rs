@@ -70,6 +70,11 @@ fn audio_only() {
 }
 
 #[test]
+fn mp2_audio_only() {
+    check("mp2_audio");
+}
+
+#[test]
 fn pts_wrap() {
     check("wrap");
 }
