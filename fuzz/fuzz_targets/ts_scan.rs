@@ -3,7 +3,8 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use pseudolive::probe::ts::{Depth, adts_samples, mpeg_audio_samples, scan};
+use pseudolive::probe::audio::{adts_samples, mpeg_audio_samples};
+use pseudolive::probe::ts::{Depth, scan};
 
 fuzz_target!(|data: &[u8]| {
     if let Ok(t) = scan(data, Depth::Full) {

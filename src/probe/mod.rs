@@ -5,6 +5,7 @@
 //! PTS clock; the last segment of a run (before a discontinuity or the end)
 //! lasts from its start to the end of its last frame.
 
+pub mod audio;
 pub mod ffprobe;
 pub mod ts;
 

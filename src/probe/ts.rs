@@ -11,6 +11,7 @@ use mpeg2ts_reader::pes::{PesContents, PesHeader, PtsDts};
 use mpeg2ts_reader::psi::pat::{PatSection, ProgramDescriptor};
 use mpeg2ts_reader::psi::pmt::PmtSection;
 
+use super::audio::{adts_samples, mpeg_audio_samples};
 use crate::ticks::{HZ, PTS_WRAP, pts_diff};
 
 const PACKET: usize = 188;
@@ -199,102 +200,6 @@ fn pes_timestamps(payload: &[u8]) -> Option<PesStart<'_>> {
         }
         _ => None,
     }
-}
-
-/// Number of complete ADTS frames in `data` and their sample rate, as
-/// `(frames × 1024, sample_rate)`.
-pub fn adts_samples(data: &[u8]) -> Option<(u64, u64)> {
-    const RATES: [u64; 13] = [
-        96000, 88200, 64000, 48000, 44100, 32000, 24000, 22050, 16000, 12000, 11025, 8000, 7350,
-    ];
-    let mut pos = 0;
-    let mut samples = 0;
-    let mut rate = None;
-    while pos + 7 <= data.len() {
-        let h = &data[pos..pos + 7];
-        if h[0] != 0xff || h[1] & 0xf0 != 0xf0 {
-            break;
-        }
-        let len =
-            (usize::from(h[3] & 0x03) << 11) | (usize::from(h[4]) << 3) | usize::from(h[5] >> 5);
-        if len < 7 || pos + len > data.len() {
-            break;
-        }
-        let sr = *RATES.get(usize::from((h[2] >> 2) & 0x0f))?;
-        rate = Some(sr);
-        samples += 1024 * (u64::from(h[6] & 0x03) + 1);
-        pos += len;
-    }
-    rate.map(|r| (samples, r))
-}
-
-/// Samples in the complete MPEG-1/2 audio frames (Layer I, II, III) of
-/// `data` and their sample rate, as `(samples, sample_rate)`.
-pub fn mpeg_audio_samples(data: &[u8]) -> Option<(u64, u64)> {
-    const KBPS: [[[u16; 15]; 3]; 2] = [
-        [
-            [
-                0, 32, 64, 96, 128, 160, 192, 224, 256, 288, 320, 352, 384, 416, 448,
-            ],
-            [
-                0, 32, 48, 56, 64, 80, 96, 112, 128, 160, 192, 224, 256, 320, 384,
-            ],
-            [
-                0, 32, 40, 48, 56, 64, 80, 96, 112, 128, 160, 192, 224, 256, 320,
-            ],
-        ],
-        [
-            [
-                0, 32, 48, 56, 64, 80, 96, 112, 128, 144, 160, 176, 192, 224, 256,
-            ],
-            [0, 8, 16, 24, 32, 40, 48, 56, 64, 80, 96, 112, 128, 144, 160],
-            [0, 8, 16, 24, 32, 40, 48, 56, 64, 80, 96, 112, 128, 144, 160],
-        ],
-    ];
-    let mut pos = 0;
-    let mut samples = 0;
-    let mut rate = None;
-    while pos + 4 <= data.len() {
-        let h = &data[pos..pos + 4];
-        let version = (h[1] >> 3) & 3; // 3: MPEG-1, 2: MPEG-2, 0: MPEG-2.5
-        let layer = (h[1] >> 1) & 3; // 3: I, 2: II, 1: III
-        let (bitrate_index, rate_index) = (usize::from(h[2] >> 4), usize::from((h[2] >> 2) & 3));
-        if h[0] != 0xff
-            || h[1] & 0xe0 != 0xe0
-            || version == 1
-            || layer == 0
-            || bitrate_index == 0
-            || bitrate_index == 15
-            || rate_index == 3
-        {
-            break;
-        }
-        let mpeg1 = version == 3;
-        let sr = [44_100u64, 48_000, 32_000][rate_index]
-            >> if mpeg1 {
-                0
-            } else if version == 2 {
-                1
-            } else {
-                2
-            };
-        let layer_index = usize::from(3 - layer); // 0: I, 1: II, 2: III
-        let bitrate = u64::from(KBPS[usize::from(!mpeg1)][layer_index][bitrate_index]) * 1000;
-        let padding = u64::from((h[2] >> 1) & 1);
-        let (frame_samples, len) = match (layer_index, mpeg1) {
-            (0, _) => (384, (12 * bitrate / sr + padding) * 4),
-            (1, _) | (2, true) => (1152, 144 * bitrate / sr + padding),
-            _ => (576, 72 * bitrate / sr + padding),
-        };
-        let len = len as usize;
-        if len < 4 || pos + len > data.len() {
-            break;
-        }
-        rate = Some(sr);
-        samples += frame_samples;
-        pos += len;
-    }
-    rate.map(|r| (samples, r))
 }
 
 /// Reads the timing of one MPEG-TS segment.
@@ -623,26 +528,6 @@ mod tests {
         assert_eq!(t.kind, StreamKind::Aac);
         // 9 steps of 3840 ticks, then the last PES: 2048 samples at 48 kHz = 3840 ticks.
         assert_eq!(t.span_ticks, Some(10 * 3840));
-    }
-
-    #[test]
-    fn mpeg_audio_frames_are_counted_from_their_headers() {
-        // MPEG-1 Layer II, 64 kbit/s, 48 kHz: 192-byte frames of 1152 samples.
-        let mut frame = vec![0xff, 0xfd, 0x44, 0x00];
-        frame.resize(192, 0);
-        let three: Vec<u8> = frame.iter().chain(&frame).chain(&frame).copied().collect();
-        assert_eq!(mpeg_audio_samples(&three), Some((3 * 1152, 48_000)));
-        // A cut-off last frame does not count.
-        assert_eq!(mpeg_audio_samples(&three[..500]), Some((2 * 1152, 48_000)));
-        // MPEG-2 Layer III, 32 kbit/s, 24 kHz: 96-byte frames of 576 samples.
-        let mut frame = vec![0xff, 0xf3, 0x44, 0x00];
-        frame.resize(96, 0);
-        assert_eq!(mpeg_audio_samples(&frame), Some((576, 24_000)));
-        assert_eq!(
-            mpeg_audio_samples(&[0xff, 0xf1, 0x4c, 0x80]),
-            None,
-            "ADTS is not MPEG audio"
-        );
     }
 
     #[test]
