@@ -206,8 +206,7 @@ pub fn load_stream(
     let mut discontinuities: Vec<Vec<bool>> = Vec::new();
     for uri in &uris {
         let rel = resolve(&dir, Path::new(""), uri, &master_path)?;
-        let (track, disc) = load_track(&dir, name, &rel, prober)?;
-        let mut track = track;
+        let (mut track, disc) = load_track(&dir, name, &rel, prober)?;
         if tracks.iter().any(|t: &Track| t.name == track.name) {
             track.name = format!("{}-{}", track.name, tracks.len());
         }
