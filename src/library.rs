@@ -81,13 +81,6 @@ pub struct Stream {
     pub load_time: Duration,
 }
 
-impl Stream {
-    /// The track with this URL name.
-    pub fn track(&self, name: &str) -> Option<&Track> {
-        self.tracks.iter().find(|t| t.name == name)
-    }
-}
-
 /// The names of the streams under `root`: directories holding an `abr.m3u8`, sorted.
 pub fn find_streams(root: &Path) -> Result<Vec<String>, SourceError> {
     let entries = std::fs::read_dir(root)

@@ -107,6 +107,8 @@ struct Seen {
 #[derive(Debug)]
 pub struct FileCache {
     root: PathBuf,
+    /// `root` with symlinks resolved, once: what every served file must be under.
+    real_root: PathBuf,
     entries: Mutex<HashMap<PathBuf, Seen>>,
 }
 
@@ -115,6 +117,7 @@ impl FileCache {
     pub fn new(root: &Path) -> Self {
         FileCache {
             root: root.to_path_buf(),
+            real_root: std::fs::canonicalize(root).unwrap_or_else(|_| root.to_path_buf()),
             entries: Mutex::new(HashMap::new()),
         }
     }
@@ -152,10 +155,9 @@ impl FileCache {
     }
 
     /// Resolves, checks and (when small) reads a file: blocking IO.
-    fn load(root: &Path, path: &Path, previous: Option<Seen>) -> Option<Seen> {
+    fn load(real_root: &Path, path: &Path, previous: Option<Seen>) -> Option<Seen> {
         let real = std::fs::canonicalize(path).ok()?;
-        let real_root = std::fs::canonicalize(root).ok()?;
-        if !real.starts_with(&real_root) {
+        if !real.starts_with(real_root) {
             tracing::warn!(path = %path.display(), "refused: resolves outside the library root");
             return None;
         }
@@ -197,9 +199,9 @@ impl FileCache {
             return Some(seen);
         }
         let previous = self.entries.lock().ok().and_then(|e| e.get(&path).cloned());
-        let root = self.root.clone();
+        let real_root = self.real_root.clone();
         let p = path.clone();
-        let seen = tokio::task::spawn_blocking(move || Self::load(&root, &p, previous))
+        let seen = tokio::task::spawn_blocking(move || Self::load(&real_root, &p, previous))
             .await
             .ok()
             .flatten();

@@ -5,6 +5,9 @@ use bytes::Bytes;
 use warp::http::{HeaderMap, HeaderValue, Response, StatusCode, header};
 use warp::reply::Response as WarpResponse;
 
+/// The methods every route answers.
+const ALLOWED_METHODS: &str = "GET, HEAD, OPTIONS";
+
 /// Content type of HLS playlists.
 pub const M3U8: &str = "application/vnd.apple.mpegurl";
 
@@ -67,10 +70,7 @@ impl HttpError {
         h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
         match self {
             HttpError::MethodNotAllowed => {
-                h.insert(
-                    header::ALLOW,
-                    HeaderValue::from_static("GET, HEAD, OPTIONS"),
-                );
+                h.insert(header::ALLOW, HeaderValue::from_static(ALLOWED_METHODS));
             }
             HttpError::Loading(_) => {
                 h.insert(header::RETRY_AFTER, HeaderValue::from_static("2"));
@@ -111,17 +111,14 @@ pub fn preflight(request_headers: &HeaderMap) -> WarpResponse {
     let h = res.headers_mut();
     h.insert(
         header::ACCESS_CONTROL_ALLOW_METHODS,
-        HeaderValue::from_static("GET, HEAD, OPTIONS"),
+        HeaderValue::from_static(ALLOWED_METHODS),
     );
     h.insert(header::ACCESS_CONTROL_ALLOW_HEADERS, allow_headers);
     h.insert(
         header::ACCESS_CONTROL_MAX_AGE,
         HeaderValue::from_static("86400"),
     );
-    h.insert(
-        header::ALLOW,
-        HeaderValue::from_static("GET, HEAD, OPTIONS"),
-    );
+    h.insert(header::ALLOW, HeaderValue::from_static(ALLOWED_METHODS));
     res
 }
 
