@@ -3,6 +3,8 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
+use m3u8_rs::{MasterPlaylist, MediaPlaylist, Playlist};
+
 use crate::probe::{Measured, Prober, SegmentInput};
 use crate::source::{self, SourceError};
 use crate::ticks::to_secs;
@@ -26,17 +28,15 @@ struct Row<'a> {
     error: Option<&'a str>,
 }
 
-fn media_job(path: &Path) -> Result<Job, SourceError> {
-    let pl = source::read_media(path)?;
-    Ok(Job {
+fn media_job(path: &Path, pl: MediaPlaylist) -> Job {
+    Job {
         playlist: Some(path.to_path_buf()),
         segments: source::segment_inputs(path, &pl),
         uris: pl.segments.iter().map(|s| s.uri.clone()).collect(),
-    })
+    }
 }
 
-fn master_jobs(path: &Path) -> Result<Vec<Job>, SourceError> {
-    let master = source::read_master(path)?;
+fn master_jobs(path: &Path, master: MasterPlaylist) -> Result<Vec<Job>, SourceError> {
     let dir = path.parent().unwrap_or(Path::new("."));
     let uris = master
         .variants
@@ -49,7 +49,7 @@ fn master_jobs(path: &Path) -> Result<Vec<Job>, SourceError> {
     for uri in uris {
         let p = dir.join(&uri);
         if !seen.contains(&p) {
-            jobs.push(media_job(&p)?);
+            jobs.push(media_job(&p, source::read_media(&p)?));
             seen.push(p);
         }
     }
@@ -60,7 +60,7 @@ fn jobs_for(path: &Path) -> Result<Vec<Job>, SourceError> {
     if path.is_dir() {
         let master = path.join(crate::library::MASTER);
         if master.is_file() {
-            return master_jobs(&master);
+            return master_jobs(&master, source::read_master(&master)?);
         }
         // No master: every media playlist in the directory.
         let mut playlists: Vec<PathBuf> = std::fs::read_dir(path)
@@ -75,14 +75,17 @@ fn jobs_for(path: &Path) -> Result<Vec<Job>, SourceError> {
                 "directory has no abr.m3u8 and no other .m3u8",
             ));
         }
-        return playlists.iter().map(|p| media_job(p)).collect();
+        return playlists
+            .iter()
+            .map(|p| Ok(media_job(p, source::read_media(p)?)))
+            .collect();
     }
     if path.extension().is_some_and(|e| e == "m3u8") {
-        let text = source::read_playlist_text(path)?;
-        return if text.contains("#EXT-X-STREAM-INF") {
-            master_jobs(path)
-        } else {
-            media_job(path).map(|j| vec![j])
+        return match source::read_playlist(path)? {
+            Playlist::MasterPlaylist(m) => master_jobs(path, m),
+            Playlist::MediaPlaylist(pl) => {
+                Ok(vec![media_job(path, source::check_media(path, pl)?)])
+            }
         };
     }
     if !path.exists() {

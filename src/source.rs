@@ -92,18 +92,20 @@ fn fix_float_target_duration(text: String) -> String {
 
 /// Parses a master playlist.
 pub fn read_master(path: &Path) -> Result<MasterPlaylist, SourceError> {
-    let text = read_playlist_text(path)?;
-    match m3u8_rs::parse_playlist_res(text.as_bytes()) {
-        Ok(Playlist::MasterPlaylist(m)) => Ok(m),
-        Ok(Playlist::MediaPlaylist(_)) => Err(SourceError::new(
+    match read_playlist(path)? {
+        Playlist::MasterPlaylist(m) => Ok(m),
+        Playlist::MediaPlaylist(_) => Err(SourceError::new(
             path,
             "is a media playlist, expected a master playlist with #EXT-X-STREAM-INF",
         )),
-        Err(e) => Err(SourceError::new(
-            path,
-            format!("cannot parse: {}", short(&e.to_string())),
-        )),
     }
+}
+
+/// Parses a playlist of either kind (master when it has #EXT-X-STREAM-INF).
+pub fn read_playlist(path: &Path) -> Result<Playlist, SourceError> {
+    let text = read_playlist_text(path)?;
+    m3u8_rs::parse_playlist_res(text.as_bytes())
+        .map_err(|e| SourceError::new(path, format!("cannot parse: {}", short(&e.to_string()))))
 }
 
 /// Parses a media playlist and checks it has segments.
@@ -118,6 +120,12 @@ pub fn read_media(path: &Path) -> Result<MediaPlaylist, SourceError> {
             ));
         }
     };
+    check_media(path, pl)
+}
+
+/// Checks that a media playlist can be served: it has segments, none by byte
+/// range, none at an absolute URL.
+pub fn check_media(path: &Path, pl: MediaPlaylist) -> Result<MediaPlaylist, SourceError> {
     if pl.segments.is_empty() {
         return Err(SourceError::new(path, "media playlist has no segments"));
     }
