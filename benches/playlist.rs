@@ -4,9 +4,11 @@
 use std::hint::black_box;
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use pseudolive::library::Stream;
-use pseudolive::live::LiveStream;
-use pseudolive::playlist::render_media;
+use pseudolive::library::LiveStream;
+use pseudolive::model::Stream;
+use pseudolive::playlist::{MediaRequest, render_media};
+use pseudolive::ticks::Ticks;
+use pseudolive::urls::MediaForm;
 
 const S: u64 = 90_000;
 const T0: u64 = 1_800_000_000_000 * 90;
@@ -23,7 +25,6 @@ fn stream(n: usize) -> Stream {
             ("high", durations),
         ],
         &disc,
-        6,
     )
 }
 
@@ -32,21 +33,28 @@ fn bench(c: &mut Criterion) {
     g.bench_function("build 10000-segment stream", |b| {
         b.iter(|| stream(black_box(10_000)))
     });
-    let live = LiveStream::new(stream(10_000), Some(T0 / 90));
-    let window = live.window_at(T0 + 5000 * S);
+    let live = LiveStream::from_stream(stream(10_000), 6, Some(Ticks(T0)));
+    let window = live.window(Ticks(T0), Ticks(T0 + 5000 * S), live.default_rule);
+    let req = MediaRequest {
+        stream: &live.stream,
+        track: &live.stream.tracks[1],
+        window,
+        anchor_unix: Ticks(T0),
+        form: MediaForm::Root,
+    };
     g.bench_function("render one window (6 segments)", |b| {
-        b.iter(|| render_media(&live.stream, &live.stream.tracks[1], black_box(&window), T0))
+        b.iter(|| render_media(black_box(&req)))
     });
     let now = T0 + 5000 * S;
-    live.media_playlist(1, now);
+    live.playlist_at(1, Ticks(now));
     g.bench_function("cached window (Bytes clone)", |b| {
-        b.iter(|| live.media_playlist(1, black_box(now)))
+        b.iter(|| live.playlist_at(1, Ticks(black_box(now))))
     });
     let mut t = T0;
     g.bench_function("uncached: window moves every call", |b| {
         b.iter(|| {
             t += 3 * S;
-            live.media_playlist(1, black_box(t))
+            live.playlist_at(1, Ticks(black_box(t)))
         })
     });
     g.finish();

@@ -1,15 +1,18 @@
 //! pseudolive: serves pre-segmented HLS streams as if they were live.
 //!
-//! Pure core (`probe::ts`, `timeline`, `playlist`) over values; IO at the
-//! edges (`source`, `library`, `http`, the binary).
+//! Pure core (`probe`'s readers, `model`, `timeline`, `playlist`, `urls`)
+//! over values; IO at the edges (`source`, `loader`, `library`, `http`, the
+//! binary). `ARCHITECTURE.md` maps every module.
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 #![warn(clippy::print_stdout)]
 
+pub mod clock;
 pub mod config;
 pub mod http;
 pub mod library;
-pub mod live;
+pub mod loader;
+pub mod model;
 pub mod playlist;
 pub mod probe;
 pub mod probe_cmd;
@@ -17,3 +20,4 @@ pub mod progress;
 pub mod source;
 pub mod ticks;
 pub mod timeline;
+pub mod urls;

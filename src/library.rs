@@ -1,471 +1,514 @@
-//! Loading one stream from disk into an immutable [`Stream`]: parse the
-//! master and media playlists, check the files, measure every segment,
-//! validate that the variants line up, render the master playlist once.
+//! The library: every stream under the root, its load state, its anchor and
+//! its rendered playlists. Streams load in the background, one at a time
+//! (each measurement uses every core); a request for a queued stream moves it
+//! to the front of the queue. Time is passed in by the caller.
 
-use std::path::{Component, Path, PathBuf};
+use std::collections::{BTreeMap, VecDeque};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock, RwLock};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use m3u8_rs::{Key, Map, MasterPlaylist};
-use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, percent_decode_str, utf8_percent_encode};
+use tokio::sync::{Notify, watch};
 
-use crate::probe::{Method, Prober};
-use crate::source::{self, SourceError};
-use crate::ticks::{HZ, round_secs, to_secs};
-use crate::timeline::Schedule;
+use crate::loader::{self, Loaded};
+use crate::model::Stream;
+use crate::playlist::{self, MediaRequest};
+use crate::probe::Prober;
+use crate::source::SourceError;
+use crate::ticks::Ticks;
+use crate::timeline::{Window, WindowRule};
+use crate::urls::{self, MediaForm};
 
-/// File name of a stream's master playlist.
-pub const MASTER: &str = "abr.m3u8";
-
-/// Characters kept as they are in URL path segments.
-const PATH_SEGMENT: &AsciiSet = &NON_ALPHANUMERIC
-    .remove(b'-')
-    .remove(b'_')
-    .remove(b'.')
-    .remove(b'~');
-
-/// Percent-encodes one URL path segment.
-pub fn encode_segment(s: &str) -> String {
-    utf8_percent_encode(s, PATH_SEGMENT).to_string()
-}
-
-/// One segment of one variant, ready to be listed.
+/// Settings of a running library.
 #[derive(Debug, Clone)]
-pub struct TrackSegment {
-    /// URL of the file relative to the server root (percent-encoded).
-    pub uri: String,
-    /// Measured duration in ticks (this variant's own).
-    pub ticks: u64,
-    /// How `ticks` was measured.
-    pub method: Method,
-    /// `EXT-X-KEY` in force for this segment, URI rewritten.
-    pub key: Option<Key>,
-    /// `EXT-X-MAP` in force for this segment, URI rewritten.
-    pub map: Option<Map>,
+pub struct LibraryConfig {
+    /// The directory holding one sub-directory per stream.
+    pub root: PathBuf,
+    /// Segments per live window, unless a request asks otherwise.
+    pub window: u64,
+    /// Fixed anchor (Unix time): identical playlists on every replica.
+    pub epoch_unix: Option<Ticks>,
+    /// How segments are measured.
+    pub prober: Prober,
 }
 
-/// A variant or rendition: one media playlist served live.
+/// Where a stream is in its life.
 #[derive(Debug, Clone)]
-pub struct Track {
-    /// Name in URLs: `/<stream>_<name>.m3u8`.
-    pub name: String,
-    /// The source media playlist.
-    pub playlist: PathBuf,
-    /// Its segments, in order.
-    pub segments: Vec<TrackSegment>,
+pub enum StreamState {
+    /// Waiting to be measured, or being measured.
+    Loading,
+    /// Ready to serve.
+    Ready(Arc<LiveStream>),
+    /// Could not be loaded; the error names the file.
+    Failed(Arc<SourceError>),
 }
 
-impl Track {
-    /// Sum of this track's own durations.
-    pub fn loop_ticks(&self) -> u64 {
-        self.segments.iter().map(|s| s.ticks).sum()
+/// One rendered playlist, plain and gzip-compressed.
+#[derive(Debug, Clone)]
+pub struct Rendered {
+    /// The playlist text.
+    pub plain: Bytes,
+    /// The same, gzip-compressed.
+    pub gzip: Bytes,
+}
+
+impl Rendered {
+    fn new(text: String) -> Rendered {
+        Rendered {
+            gzip: Bytes::from(gzip(text.as_bytes())),
+            plain: Bytes::from(text),
+        }
     }
 }
 
-/// A loaded stream: immutable, shared by all requests.
+/// What a cached media playlist was rendered for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct CacheKey {
+    form: MediaForm,
+    window: Window,
+}
+
+/// A loaded stream plus its anchor and caches.
 #[derive(Debug)]
-pub struct Stream {
-    /// Directory name under the library root.
-    pub name: String,
-    /// Rendered master playlist, URIs pointing at the live playlists.
-    pub master: Bytes,
-    /// Variants first (in master order), then renditions with their own playlist.
-    pub tracks: Vec<Track>,
-    /// The timetable shared by all tracks (from the first variant).
-    pub schedule: Schedule,
-    /// `EXT-X-TARGETDURATION`, over all tracks and segments.
-    pub target_duration: u64,
-    /// `EXT-X-VERSION` the media playlists need.
-    pub version: usize,
+pub struct LiveStream {
+    /// The immutable stream.
+    pub stream: Stream,
+    /// Source URI of each track in the master.
+    master_uris: Vec<(String, usize)>,
     /// How long loading took.
     pub load_time: Duration,
+    /// The server's default window.
+    pub default_rule: WindowRule,
+    /// Unix time of the timeline's zero: from `--epoch`, or set by the first
+    /// request from the server's clock.
+    anchor: OnceLock<Ticks>,
+    /// `--epoch`, back-dated.
+    fixed_anchor: Option<Ticks>,
+    /// The master for one generation of the library's names.
+    master: Mutex<Option<(u64, Rendered)>>,
+    /// Per track: the last real-time rendering of the default window.
+    cache: Vec<Mutex<Option<(CacheKey, Rendered)>>>,
 }
 
-/// The names of the streams under `root`: directories holding an `abr.m3u8`, sorted.
-pub fn find_streams(root: &Path) -> Result<Vec<String>, SourceError> {
-    let entries = std::fs::read_dir(root)
-        .map_err(|e| SourceError::new(root, format!("cannot read the library root: {e}")))?;
-    let mut names: Vec<String> = entries
-        .filter_map(|e| e.ok())
-        .filter(|e| e.path().join(MASTER).is_file())
-        .filter_map(|e| e.file_name().into_string().ok())
-        .collect();
-    names.sort();
-    Ok(names)
+impl LiveStream {
+    /// Wraps a loaded stream; `window` is the default window in segments,
+    /// `epoch_unix` fixes the timeline's start.
+    pub fn new(loaded: Loaded, window: u64, epoch_unix: Option<Ticks>) -> Self {
+        let Loaded {
+            stream,
+            master_uris,
+            load_time,
+        } = loaded;
+        let default_rule = WindowRule::new(window, stream.target_duration_s);
+        let back_date = stream.schedule.first_full_instant(default_rule);
+        LiveStream {
+            cache: stream.tracks.iter().map(|_| Mutex::new(None)).collect(),
+            master_uris,
+            load_time,
+            default_rule,
+            anchor: OnceLock::new(),
+            fixed_anchor: epoch_unix.map(|e| e.saturating_sub(back_date)),
+            master: Mutex::new(None),
+            stream,
+        }
+    }
+
+    /// A stream without a master or files, for tests and benchmarks.
+    pub fn from_stream(stream: Stream, window: u64, epoch_unix: Option<Ticks>) -> Self {
+        let loaded = Loaded {
+            stream,
+            master_uris: Vec::new(),
+            load_time: Duration::ZERO,
+        };
+        LiveStream::new(loaded, window, epoch_unix)
+    }
+
+    /// The anchor (Unix time of the timeline's zero): the epoch, or the
+    /// server clock's `clock_now_unix` at the first request, back-dated by
+    /// one default window so that first request sees a full playlist. Only
+    /// the server's own clock may start a timeline, never a `?now=`.
+    pub fn anchor(&self, clock_now_unix: Ticks) -> Ticks {
+        if let Some(fixed) = self.fixed_anchor {
+            return fixed;
+        }
+        *self.anchor.get_or_init(|| {
+            let back_date = self.stream.schedule.first_full_instant(self.default_rule);
+            clock_now_unix.saturating_sub(back_date)
+        })
+    }
+
+    /// The anchor if the timeline has started; looking does not start it.
+    pub fn started_anchor(&self) -> Option<Ticks> {
+        self.fixed_anchor.or_else(|| self.anchor.get().copied())
+    }
+
+    /// When the timeline starts, if that is still in the future at `now_unix`.
+    pub fn starts_in_future(&self, now_unix: Ticks) -> Option<Ticks> {
+        self.fixed_anchor
+            .map(|a| a + self.stream.schedule.first_full_instant(self.default_rule))
+            .filter(|&start| start > now_unix)
+    }
+
+    /// The window listed at `now_unix` for a timeline anchored at `anchor_unix`.
+    pub fn window(&self, anchor_unix: Ticks, now_unix: Ticks, rule: WindowRule) -> Window {
+        self.stream
+            .schedule
+            .window_at(now_unix.saturating_sub(anchor_unix), rule)
+    }
+
+    /// The media playlist of track `index`. `cacheable` when `now_unix` is
+    /// the server clock's and the rule the default: real-time renderings of
+    /// the default window are kept until the window moves, others never.
+    pub fn media_playlist(
+        &self,
+        index: usize,
+        form: MediaForm,
+        anchor_unix: Ticks,
+        now_unix: Ticks,
+        rule: WindowRule,
+        cacheable: bool,
+    ) -> Rendered {
+        let window = self.window(anchor_unix, now_unix, rule);
+        let key = CacheKey { form, window };
+        let slot = &self.cache[index];
+        let cacheable = cacheable && rule == self.default_rule;
+        if cacheable
+            && let Ok(guard) = slot.lock()
+            && let Some((k, rendered)) = guard.as_ref()
+            && *k == key
+        {
+            return rendered.clone();
+        }
+        let rendered = Rendered::new(playlist::render_media(&MediaRequest {
+            stream: &self.stream,
+            track: &self.stream.tracks[index],
+            window,
+            anchor_unix,
+            form,
+        }));
+        if cacheable && let Ok(mut guard) = slot.lock() {
+            *guard = Some((key, rendered.clone()));
+        }
+        rendered
+    }
+
+    /// The default media playlist of track `index` at `clock_now_unix`, the
+    /// server clock's time (starts the timeline), linked beside the master.
+    pub fn playlist_at(&self, index: usize, clock_now_unix: Ticks) -> Rendered {
+        let anchor = self.anchor(clock_now_unix);
+        let rule = self.default_rule;
+        self.media_playlist(index, MediaForm::Root, anchor, clock_now_unix, rule, true)
+    }
+
+    /// The master playlist, its links checked against `library`'s names
+    /// (re-rendered when they change).
+    pub fn master_playlist(&self, library: &Library) -> Rendered {
+        let generation = library.generation();
+        if let Ok(guard) = self.master.lock()
+            && let Some((g, rendered)) = guard.as_ref()
+            && *g == generation
+        {
+            return rendered.clone();
+        }
+        let name = &self.stream.name;
+        let text = playlist::render_master(&self.stream.master, |uri| {
+            let (_, index) = self.master_uris.iter().find(|(u, _)| u == uri)?;
+            let track = &self.stream.tracks[*index].name;
+            Some(urls::media(name, track, library.media_form(name, track)))
+        });
+        let rendered = Rendered::new(text);
+        if let Ok(mut guard) = self.master.lock() {
+            *guard = Some((generation, rendered.clone()));
+        }
+        rendered
+    }
 }
 
-/// `a/./b/../c` → `a/c`; `None` when the path leaves its base or is absolute.
-fn normalise(rel: &Path) -> Option<PathBuf> {
-    let mut out = PathBuf::new();
-    for c in rel.components() {
-        match c {
-            Component::Normal(p) => out.push(p),
-            Component::CurDir => {}
-            Component::ParentDir => {
-                if !out.pop() {
-                    return None;
+/// gzip-compresses `data`.
+pub fn gzip(data: &[u8]) -> Vec<u8> {
+    use std::io::Write;
+    let mut enc = flate2::write::GzEncoder::new(
+        Vec::with_capacity(data.len() / 3 + 32),
+        flate2::Compression::fast(),
+    );
+    let _ = enc.write_all(data);
+    enc.finish().unwrap_or_default()
+}
+
+/// One stream's slot in the library.
+#[derive(Debug)]
+pub struct Slot {
+    /// Directory name.
+    pub name: String,
+    state: watch::Sender<StreamState>,
+    /// What the stream's files looked like when loading failed.
+    failed_fingerprint: Mutex<Option<u64>>,
+}
+
+impl Slot {
+    /// The current state.
+    pub fn state(&self) -> StreamState {
+        self.state.borrow().clone()
+    }
+
+    /// Waits up to `limit` for the stream to leave `Loading`.
+    pub async fn settled(&self, limit: Duration) -> StreamState {
+        let mut rx = self.state.subscribe();
+        let wait = rx.wait_for(|s| !matches!(s, StreamState::Loading));
+        match tokio::time::timeout(limit, wait).await {
+            Ok(Ok(state)) => state.clone(),
+            _ => self.state(),
+        }
+    }
+}
+
+/// All streams under the root.
+#[derive(Debug)]
+pub struct Library {
+    config: LibraryConfig,
+    slots: RwLock<BTreeMap<String, Arc<Slot>>>,
+    last_rescan: Mutex<Option<Instant>>,
+    /// Streams waiting to be loaded, in order; one loader works through it.
+    queue: Mutex<VecDeque<Arc<Slot>>>,
+    queued: Notify,
+    loader_started: AtomicBool,
+    /// Bumped whenever a name or a load state changes: masters re-check their links.
+    generation: AtomicU64,
+}
+
+/// Shortest time between two rescans of the root.
+const RESCAN_INTERVAL: Duration = Duration::from_secs(2);
+
+impl Library {
+    /// An empty library over `config.root`; call [`Library::rescan`] to find streams.
+    pub fn new(config: LibraryConfig) -> Arc<Self> {
+        Arc::new(Library {
+            config,
+            slots: RwLock::new(BTreeMap::new()),
+            last_rescan: Mutex::new(None),
+            queue: Mutex::new(VecDeque::new()),
+            queued: Notify::new(),
+            loader_started: AtomicBool::new(false),
+            generation: AtomicU64::new(0),
+        })
+    }
+
+    /// The settings.
+    pub fn config(&self) -> &LibraryConfig {
+        &self.config
+    }
+
+    /// The slot of a stream, if it exists.
+    pub fn get(&self, name: &str) -> Option<Arc<Slot>> {
+        self.slots.read().ok()?.get(name).cloned()
+    }
+
+    /// All slots, by name.
+    pub fn slots(&self) -> Vec<Arc<Slot>> {
+        self.slots
+            .read()
+            .map(|s| s.values().cloned().collect())
+            .unwrap_or_default()
+    }
+
+    /// Changes whenever the names or load states change.
+    pub fn generation(&self) -> u64 {
+        self.generation.load(Ordering::SeqCst)
+    }
+
+    /// Whether a ready stream `stream` has a track `track`.
+    pub fn has_track(&self, stream: &str, track: &str) -> bool {
+        self.get(stream).is_some_and(|slot| match slot.state() {
+            StreamState::Ready(live) => live.stream.track(track).is_some(),
+            _ => false,
+        })
+    }
+
+    /// How `stream`'s master links `track`, against the names held now.
+    pub fn media_form(&self, stream: &str, track: &str) -> MediaForm {
+        urls::media_form(
+            stream,
+            track,
+            |s| self.get(s).is_some(),
+            |s, t| self.has_track(s, t),
+        )
+    }
+
+    /// Finds new stream directories (and failed streams whose files changed)
+    /// and queues them for loading. Blocking IO: call it off the async
+    /// workers (at start, or through [`Library::rescan_soon`]). Returns the
+    /// number of streams queued.
+    pub fn rescan(self: &Arc<Self>) -> Result<usize, SourceError> {
+        let names = loader::find_streams(&self.config.root)?;
+        let mut fresh = Vec::new();
+        if let Ok(mut slots) = self.slots.write() {
+            for name in names {
+                match slots.entry(name.clone()) {
+                    std::collections::btree_map::Entry::Vacant(entry) => {
+                        let slot = Arc::new(Slot {
+                            name,
+                            state: watch::Sender::new(StreamState::Loading),
+                            failed_fingerprint: Mutex::new(None),
+                        });
+                        entry.insert(slot.clone());
+                        fresh.push(slot);
+                    }
+                    std::collections::btree_map::Entry::Occupied(entry) => {
+                        let slot = entry.get();
+                        let recorded = slot.failed_fingerprint.lock().ok().and_then(|f| *f);
+                        if let Some(before) = recorded
+                            && fingerprint(&self.config.root.join(&slot.name)) != before
+                        {
+                            tracing::info!(stream = %slot.name, "files changed: loading again");
+                            if let Ok(mut f) = slot.failed_fingerprint.lock() {
+                                *f = None;
+                            }
+                            slot.state.send_replace(StreamState::Loading);
+                            fresh.push(slot.clone());
+                        }
+                    }
                 }
             }
-            Component::RootDir | Component::Prefix(_) => return None,
         }
-    }
-    Some(out)
-}
-
-/// Resolves a URI found in a playlist at `base` (relative to the stream dir)
-/// into a path relative to the stream dir.
-fn resolve(
-    stream_dir: &Path,
-    base: &Path,
-    uri: &str,
-    playlist: &Path,
-) -> Result<PathBuf, SourceError> {
-    let path_part = uri.split(['?', '#']).next().unwrap_or(uri);
-    let decoded = percent_decode_str(path_part)
-        .decode_utf8()
-        .map_err(|_| SourceError::new(playlist, format!("URI {uri:?} is not valid UTF-8")))?;
-    if decoded.contains("://") || decoded.starts_with('/') {
-        return Err(SourceError::new(
-            playlist,
-            format!("URI {uri:?} is absolute; only files inside the stream directory are served"),
-        ));
-    }
-    normalise(&base.join(decoded.as_ref())).ok_or_else(|| {
-        SourceError::new(
-            playlist,
-            format!(
-                "URI {uri:?} points outside the stream directory {}",
-                stream_dir.display()
-            ),
-        )
-    })
-}
-
-/// URL (relative to the server root) of a file at `rel` in stream `stream`.
-fn url_of(stream: &str, rel: &Path) -> String {
-    let mut url = encode_segment(stream);
-    for c in rel.components() {
-        url.push('/');
-        url.push_str(&encode_segment(&c.as_os_str().to_string_lossy()));
-    }
-    url
-}
-
-/// The URL name of a track: the directory of its playlist, else the file stem.
-fn track_name(rel: &Path) -> String {
-    let dir = rel.parent().and_then(|p| p.file_name());
-    let stem = rel.file_stem();
-    dir.or(stem)
-        .map(|s| s.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "track".into())
-}
-
-/// Loads the stream `name` under `root`. Every error names the file at fault.
-pub fn load_stream(
-    root: &Path,
-    name: &str,
-    prober: &Prober,
-    window: usize,
-) -> Result<Stream, SourceError> {
-    let started = Instant::now();
-    let dir = root.join(name);
-    let master_path = dir.join(MASTER);
-    if !master_path.is_file() {
-        return Err(SourceError::new(&master_path, "master playlist missing"));
-    }
-    let mut master = source::read_master(&master_path)?;
-    if master.variants.iter().all(|v| v.is_i_frame) {
-        return Err(SourceError::new(
-            &master_path,
-            "master playlist lists no variant (#EXT-X-STREAM-INF)",
-        ));
-    }
-
-    // Every playlist to serve live: variants in master order, then renditions.
-    let mut uris: Vec<String> = Vec::new();
-    for uri in master
-        .variants
-        .iter()
-        .filter(|v| !v.is_i_frame)
-        .map(|v| v.uri.clone())
-        .chain(master.alternatives.iter().filter_map(|a| a.uri.clone()))
-    {
-        if !uris.contains(&uri) {
-            uris.push(uri);
-        }
-    }
-
-    let mut tracks = Vec::with_capacity(uris.len());
-    let mut discontinuities: Vec<Vec<bool>> = Vec::new();
-    for uri in &uris {
-        let rel = resolve(&dir, Path::new(""), uri, &master_path)?;
-        let (mut track, disc) = load_track(&dir, name, &rel, prober)?;
-        if tracks.iter().any(|t: &Track| t.name == track.name) {
-            track.name = format!("{}-{}", track.name, tracks.len());
-        }
-        tracks.push(track);
-        discontinuities.push(disc);
-    }
-
-    let reference = &tracks[0];
-    let n = reference.segments.len();
-    for (track, disc) in tracks.iter().zip(&discontinuities).skip(1) {
-        if track.segments.len() != n {
-            return Err(SourceError::new(
-                &track.playlist,
-                format!(
-                    "variant {} has {} segments but variant {} has {n}: all variants must have the same segments",
-                    track.name,
-                    track.segments.len(),
-                    reference.name
-                ),
-            ));
-        }
-        if let Some(i) = (1..n).find(|&i| disc[i] != discontinuities[0][i]) {
-            return Err(SourceError::new(
-                &track.playlist,
-                format!(
-                    "variant {} {} a discontinuity before segment {i} but variant {} {}",
-                    track.name,
-                    if disc[i] { "has" } else { "lacks" },
-                    reference.name,
-                    if disc[i] { "does not" } else { "has one" },
-                ),
-            ));
-        }
-        let drift = track.loop_ticks().abs_diff(reference.loop_ticks());
-        if drift > HZ / 24 {
-            tracing::warn!(
-                stream = name,
-                "variant {} loops in {:.3} s, variant {} in {:.3} s: it is scheduled on {}'s timeline",
-                track.name,
-                to_secs(track.loop_ticks()),
-                reference.name,
-                to_secs(reference.loop_ticks()),
-                reference.name
-            );
-        }
-    }
-
-    let master = render_master(&mut master, name, &uris, &tracks, &master_path);
-    let mut stream = Stream::assemble(name, master, tracks, &discontinuities[0], window);
-    stream.load_time = started.elapsed();
-    Ok(stream)
-}
-
-impl Stream {
-    /// A stream from checked tracks: target duration, version and the shared
-    /// schedule (from the first track) computed here.
-    fn assemble(
-        name: &str,
-        master: Bytes,
-        tracks: Vec<Track>,
-        discontinuities: &[bool],
-        window: usize,
-    ) -> Stream {
-        let segs = || tracks.iter().flat_map(|t| &t.segments);
-        let target_duration = segs()
-            .map(|s| round_secs(s.ticks))
-            .max()
-            .unwrap_or(1)
-            .max(1);
-        let version = if segs().any(|s| s.map.is_some()) {
-            6
-        } else if segs().any(|s| {
-            s.key
-                .as_ref()
-                .is_some_and(|k| k.keyformat.is_some() || k.keyformatversions.is_some())
-        }) {
-            5
-        } else {
-            3
-        };
-        let durations: Vec<u64> = tracks[0].segments.iter().map(|s| s.ticks).collect();
-        let schedule = Schedule::new(&durations, discontinuities, target_duration, window);
-        Stream {
-            name: name.to_string(),
-            master,
-            tracks,
-            schedule,
-            target_duration,
-            version,
-            load_time: Duration::ZERO,
-        }
-    }
-
-    /// A stream from known durations, without files: one track per entry of
-    /// `tracks` (name, durations in ticks, all of the same length and > 0),
-    /// discontinuities as in the source. For tests and benchmarks.
-    pub fn from_durations(
-        name: &str,
-        tracks: &[(&str, Vec<u64>)],
-        discontinuities: &[bool],
-        window: usize,
-    ) -> Stream {
-        let tracks: Vec<Track> = tracks
-            .iter()
-            .map(|(track, durations)| Track {
-                name: track.to_string(),
-                playlist: PathBuf::from(format!("{name}/{track}/index.m3u8")),
-                segments: durations
-                    .iter()
-                    .enumerate()
-                    .map(|(i, &ticks)| TrackSegment {
-                        uri: format!("{name}/{track}/seg_{i:05}.ts"),
-                        ticks,
-                        method: Method::Native,
-                        key: None,
-                        map: None,
-                    })
-                    .collect(),
-            })
-            .collect();
-        Stream::assemble(name, Bytes::new(), tracks, discontinuities, window)
-    }
-}
-
-/// Refuses a file that resolves (through symlinks) outside the library
-/// root: it would never be served.
-fn check_inside(path: &Path, real_root: &Path) -> Result<(), SourceError> {
-    let real = std::fs::canonicalize(path)
-        .map_err(|e| SourceError::new(path, format!("cannot resolve: {e}")))?;
-    if real.starts_with(real_root) {
-        Ok(())
-    } else {
-        Err(SourceError::new(
-            path,
-            format!(
-                "resolves to {} outside the library root; it would not be served",
-                real.display()
-            ),
-        ))
-    }
-}
-
-/// Loads one media playlist: its segments measured, URIs rewritten, KEY/MAP
-/// carried forward; returns the source discontinuity flags too.
-fn load_track(
-    dir: &Path,
-    stream: &str,
-    rel: &Path,
-    prober: &Prober,
-) -> Result<(Track, Vec<bool>), SourceError> {
-    let path = dir.join(rel);
-    if !path.is_file() {
-        return Err(SourceError::new(&path, "variant playlist missing"));
-    }
-    let pl = source::read_media(&path)?;
-    let library_root = dir.parent().unwrap_or(dir);
-    let real_root = std::fs::canonicalize(library_root)
-        .map_err(|e| SourceError::new(library_root, format!("cannot resolve: {e}")))?;
-    check_inside(&path, &real_root)?;
-    let base = rel.parent().unwrap_or(Path::new(""));
-    let mut inputs = source::segment_inputs(&path, &pl);
-    let mut rels = Vec::with_capacity(pl.segments.len());
-    for (seg, input) in pl.segments.iter().zip(&mut inputs) {
-        let seg_rel = resolve(dir, base, &seg.uri, &path)?;
-        input.path = dir.join(&seg_rel);
-        if !input.path.is_file() {
-            return Err(SourceError::new(
-                &input.path,
-                format!("segment file missing (listed in {})", path.display()),
-            ));
-        }
-        check_inside(&input.path, &real_root)?;
-        rels.push(seg_rel);
-    }
-    let measured = prober.measure_playlist(&inputs);
-
-    let rewrite = |uri: &str| -> Result<String, SourceError> {
-        if uri.contains("://") || uri.starts_with("data:") || uri.starts_with("skd:") {
-            return Ok(uri.to_string());
-        }
-        Ok(url_of(stream, &resolve(dir, base, uri, &path)?))
-    };
-    let mut key: Option<Key> = None;
-    let mut map: Option<Map> = None;
-    let mut segments = Vec::with_capacity(pl.segments.len());
-    for (i, ((seg, m), seg_rel)) in pl.segments.iter().zip(&measured).zip(&rels).enumerate() {
-        if let Some(k) = &seg.key {
-            let mut k = k.clone();
-            if let Some(u) = &k.uri {
-                k.uri = Some(rewrite(u)?);
+        let count = fresh.len();
+        if count > 0 {
+            self.generation.fetch_add(1, Ordering::SeqCst);
+            if let Ok(mut queue) = self.queue.lock() {
+                queue.extend(fresh);
             }
-            key = Some(k);
+            self.queued.notify_one();
+            self.start_loader();
         }
-        if let Some(mp) = &seg.map {
-            let mut mp = mp.clone();
-            mp.uri = rewrite(&mp.uri)?;
-            map = Some(mp);
-        }
-        let method = match m.method {
-            Some(method) if m.ticks > 0 => method,
-            _ => {
-                return Err(SourceError::new(
-                    &inputs[i].path,
-                    format!(
-                        "cannot measure the duration and the playlist gives none: {}",
-                        m.error.as_deref().unwrap_or("zero duration")
-                    ),
-                ));
+        Ok(count)
+    }
+
+    /// Rescans in the background for a request naming an unknown or failed
+    /// stream, at most once every couple of seconds whatever the requests.
+    /// Returns once the rescan is done (or immediately when one ran recently).
+    pub async fn rescan_soon(self: &Arc<Self>) {
+        let due = match self.last_rescan.lock() {
+            Ok(mut last) if last.is_none_or(|t| t.elapsed() >= RESCAN_INTERVAL) => {
+                *last = Some(Instant::now());
+                true
             }
+            _ => false,
         };
-        segments.push(TrackSegment {
-            uri: url_of(stream, seg_rel),
-            ticks: m.ticks,
-            method,
-            key: key.clone(),
-            map: map.clone(),
+        if !due {
+            return;
+        }
+        let lib = self.clone();
+        match tokio::task::spawn_blocking(move || lib.rescan()).await {
+            Ok(Err(e)) => tracing::warn!("rescan failed: {e}"),
+            Err(e) => tracing::warn!("rescan crashed: {e}"),
+            Ok(Ok(_)) => {}
+        }
+    }
+
+    /// Moves a queued stream to the front of the load queue: a request for
+    /// it is waiting. Still one load at a time.
+    pub fn prioritise(&self, slot: &Arc<Slot>) {
+        if let Ok(mut queue) = self.queue.lock()
+            && let Some(at) = queue.iter().position(|s| Arc::ptr_eq(s, slot))
+            && at > 0
+            && let Some(s) = queue.remove(at)
+        {
+            queue.push_front(s);
+        }
+    }
+
+    fn start_loader(self: &Arc<Self>) {
+        if self.loader_started.swap(true, Ordering::SeqCst) {
+            return;
+        }
+        let lib = self.clone();
+        tokio::spawn(async move {
+            loop {
+                let next = lib.queue.lock().ok().and_then(|mut q| q.pop_front());
+                match next {
+                    Some(slot) => lib.load(&slot).await,
+                    None => lib.queued.notified().await,
+                }
+            }
         });
     }
-    let discontinuities = pl.segments.iter().map(|s| s.discontinuity).collect();
-    let track = Track {
-        name: track_name(rel),
-        playlist: path,
-        segments,
-    };
-    Ok((track, discontinuities))
+
+    async fn load(&self, slot: &Arc<Slot>) {
+        let root = self.config.root.clone();
+        let name = slot.name.clone();
+        let prober = self.config.prober.clone();
+        let result =
+            tokio::task::spawn_blocking(move || loader::load_stream(&root, &name, &prober)).await;
+        let state = match result {
+            Ok(Ok(loaded)) => {
+                let stream = &loaded.stream;
+                tracing::info!(
+                    stream = %stream.name,
+                    segments = stream.schedule.len(),
+                    tracks = %stream.tracks.iter().map(|t| t.name.as_str()).collect::<Vec<_>>().join(","),
+                    loop_s = format!("{:.3}", stream.schedule.loop_duration().as_secs_f64()),
+                    target_duration = stream.target_duration_s,
+                    load_ms = loaded.load_time.as_millis() as u64,
+                    "stream ready"
+                );
+                StreamState::Ready(Arc::new(LiveStream::new(
+                    loaded,
+                    self.config.window,
+                    self.config.epoch_unix,
+                )))
+            }
+            Ok(Err(e)) => {
+                tracing::error!(stream = %slot.name, "stream failed to load: {e}");
+                self.record_failure(slot);
+                StreamState::Failed(Arc::new(e))
+            }
+            Err(e) => {
+                tracing::error!(stream = %slot.name, "stream loader crashed: {e}");
+                self.record_failure(slot);
+                let dir = self.config.root.join(&slot.name);
+                StreamState::Failed(Arc::new(SourceError::new(
+                    &dir,
+                    format!("loader crashed: {e}"),
+                )))
+            }
+        };
+        slot.state.send_replace(state);
+        self.generation.fetch_add(1, Ordering::SeqCst);
+    }
+
+    fn record_failure(&self, slot: &Slot) {
+        let print = fingerprint(&self.config.root.join(&slot.name));
+        if let Ok(mut f) = slot.failed_fingerprint.lock() {
+            *f = Some(print);
+        }
+    }
 }
 
-/// The master playlist with every variant and rendition URI pointing at its
-/// live playlist; I-frame playlists are dropped (not served live).
-fn render_master(
-    master: &mut MasterPlaylist,
-    stream: &str,
-    uris: &[String],
-    tracks: &[Track],
-    path: &Path,
-) -> Bytes {
-    let live_uri = |uri: &str| {
-        let i = uris.iter().position(|u| u == uri).unwrap_or(0);
-        format!(
-            "{}_{}.m3u8",
-            encode_segment(stream),
-            encode_segment(&tracks[i].name)
-        )
-    };
-    let before = master.variants.len();
-    master.variants.retain(|v| !v.is_i_frame);
-    if master.variants.len() < before {
-        tracing::info!(file = %path.display(), "I-frame playlists are not served live; dropped from the master");
-    }
-    for v in &mut master.variants {
-        v.uri = live_uri(&v.uri);
-        for (group, kind) in [(&v.audio, "AUDIO"), (&v.subtitles, "SUBTITLES")] {
-            if let Some(g) = group
-                && !master.alternatives.iter().any(|a| &a.group_id == g)
-            {
-                tracing::warn!(file = %path.display(), "{kind}=\"{g}\" names no EXT-X-MEDIA GROUP-ID");
+/// A summary of the files under `dir` (names, sizes, modification times, two
+/// levels deep): it changes when a file is added, removed or rewritten.
+fn fingerprint(dir: &Path) -> u64 {
+    use std::hash::{Hash, Hasher};
+    fn walk(dir: &Path, depth: u32, out: &mut Vec<(PathBuf, u64, Option<std::time::SystemTime>)>) {
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            return;
+        };
+        for e in entries.flatten() {
+            let path = e.path();
+            let Ok(meta) = e.metadata() else { continue };
+            if meta.is_dir() {
+                if depth > 0 {
+                    walk(&path, depth - 1, out);
+                }
+            } else {
+                out.push((path, meta.len(), meta.modified().ok()));
             }
         }
     }
-    for a in &mut master.alternatives {
-        if let Some(u) = &a.uri {
-            a.uri = Some(live_uri(u));
-        }
-    }
-    let mut out = Vec::new();
-    // Writing to a Vec cannot fail.
-    let _ = master.write_to(&mut out);
-    Bytes::from(out)
+    let mut files = Vec::new();
+    walk(dir, 2, &mut files);
+    files.sort();
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    files.hash(&mut h);
+    h.finish()
 }

@@ -7,12 +7,14 @@ use anyhow::Context;
 use clap::Parser;
 use tracing_subscriber::EnvFilter;
 
+use pseudolive::clock::{Clock, SystemClock};
 use pseudolive::config::{Cli, Command};
 use pseudolive::http::server::Limits;
 use pseudolive::http::{self, App};
-use pseudolive::live::{Library, LibraryConfig};
+use pseudolive::library::{Library, LibraryConfig};
 use pseudolive::probe::{ProbeMode, Prober, ffprobe};
 use pseudolive::probe_cmd;
+use pseudolive::ticks::Ticks;
 
 /// Longest wait of a playlist request for a stream that is loading.
 const LOAD_WAIT: Duration = Duration::from_secs(10);
@@ -63,7 +65,11 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         });
     }
     let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
-    runtime.block_on(serve(cli, prober))?;
+    let result = runtime.block_on(serve(cli, prober));
+    // Loaders still measuring (ffprobe fallbacks can take seconds each) must
+    // not hold the exit: the drain already bounded the connections.
+    runtime.shutdown_timeout(Duration::from_millis(200));
+    result?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -72,13 +78,28 @@ async fn serve(cli: Cli, prober: Prober) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .with_context(|| format!("cannot listen on {addr}"))?;
+    let epoch_unix = cli.epoch.map(Ticks::from_ms);
+    if let Some(epoch) = epoch_unix
+        && epoch > SystemClock.now_unix()
+    {
+        tracing::warn!(
+            "--epoch is in the future: every stream shows its first window until {}",
+            chrono::DateTime::from_timestamp_millis(epoch.as_ms() as i64)
+                .map(|d| d.to_rfc3339())
+                .unwrap_or_default()
+        );
+    }
     let library = Library::new(LibraryConfig {
         root: cli.root.clone(),
-        window: usize::from(cli.window),
-        epoch_ms: cli.epoch,
+        window: u64::from(cli.window),
+        epoch_unix,
         prober,
     });
-    let found = library.rescan().with_context(|| "cannot start")?;
+    let scan = library.clone();
+    let found = tokio::task::spawn_blocking(move || scan.rescan())
+        .await
+        .context("cannot start")?
+        .context("cannot start")?;
     let local = listener.local_addr().unwrap_or(addr);
     tracing::info!(
         "serving {} stream(s) from {} on http://{local}/ (master playlists: http://{local}/<stream>.m3u8)",

@@ -58,9 +58,9 @@ fn master_jobs(path: &Path, master: MasterPlaylist) -> Result<Vec<Job>, SourceEr
 
 fn jobs_for(path: &Path) -> Result<Vec<Job>, SourceError> {
     if path.is_dir() {
-        let master = path.join(crate::library::MASTER);
+        let master = path.join(crate::urls::MASTER_FILE);
         if master.is_file() {
-            return master_jobs(&master, source::read_master(&master)?);
+            return master_jobs(&master, source::read_master(&master)?.1);
         }
         // No master: every media playlist in the directory.
         let mut playlists: Vec<PathBuf> = std::fs::read_dir(path)

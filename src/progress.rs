@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-use crate::live::{Library, StreamState};
+use crate::library::{Library, StreamState};
 
 static BAR: OnceLock<ProgressBar> = OnceLock::new();
 

@@ -90,10 +90,13 @@ fn fix_float_target_duration(text: String) -> String {
         .collect()
 }
 
-/// Parses a master playlist.
-pub fn read_master(path: &Path) -> Result<MasterPlaylist, SourceError> {
-    match read_playlist(path)? {
-        Playlist::MasterPlaylist(m) => Ok(m),
+/// Reads and parses a master playlist: its normalised text and the parse.
+pub fn read_master(path: &Path) -> Result<(String, MasterPlaylist), SourceError> {
+    let text = read_playlist_text(path)?;
+    let parsed = m3u8_rs::parse_playlist_res(text.as_bytes())
+        .map_err(|e| SourceError::new(path, format!("cannot parse: {}", short(&e.to_string()))))?;
+    match parsed {
+        Playlist::MasterPlaylist(m) => Ok((text, m)),
         Playlist::MediaPlaylist(_) => Err(SourceError::new(
             path,
             "is a media playlist, expected a master playlist with #EXT-X-STREAM-INF",

@@ -2,28 +2,44 @@
 //!
 //! One [`Schedule`] is shared by all variants of a stream, so at any instant
 //! every variant lists the same range of global segment numbers
-//! `g = loop × n + index`. Times are 90 kHz ticks since the stream's anchor.
+//! `g = loop × n + index`. Times are [`Ticks`] since the stream's anchor.
+//! How many segments a playlist lists is a [`WindowRule`], a property of the
+//! request: the schedule, and so the media sequence numbers, do not depend on it.
 
-use crate::ticks::HZ;
+use crate::ticks::Ticks;
 
 /// A stream's loop of segments as a timetable.
 #[derive(Debug, Clone)]
 pub struct Schedule {
     /// Start of segment `i` within a loop; `starts[n]` is the loop length.
-    starts: Vec<u64>,
+    starts: Vec<Ticks>,
     /// Source discontinuities before segment `i` of a loop, counted over `1..i`
     /// (`disc_prefix[n]` is the per-loop count, the loop point excluded).
     disc_prefix: Vec<u64>,
+}
+
+/// How much a playlist lists: at least `segments` segments and at least
+/// `min_duration` of media (3 × target duration, or a DVR depth).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct WindowRule {
     /// Segments listed at least.
-    window: u64,
-    /// Media listed at least: 3 × target duration.
-    min_window_ticks: u64,
-    /// The first instant at which a full window is listed.
-    full_at: u64,
+    pub segments: u64,
+    /// Media listed at least.
+    pub min_duration: Ticks,
+}
+
+impl WindowRule {
+    /// `segments` segments (at least one) and at least 3 × `target_duration_s` of media.
+    pub fn new(segments: u64, target_duration_s: u64) -> WindowRule {
+        WindowRule {
+            segments: segments.max(1),
+            min_duration: Ticks::from_secs(3 * target_duration_s),
+        }
+    }
 }
 
 /// The segments listed at one instant: global numbers `first..=last`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Window {
     /// Global number of the first listed segment: the media sequence.
     pub first: u64,
@@ -34,18 +50,15 @@ pub struct Window {
 }
 
 impl Schedule {
-    /// A schedule over `durations` (ticks, all > 0, at least one),
-    /// `discontinuities[i]` true when the source has a discontinuity before
-    /// segment `i`, listing at least `window` segments and `3 × target_duration_s`.
-    pub fn new(
-        durations: &[u64],
-        discontinuities: &[bool],
-        target_duration_s: u64,
-        window: usize,
-    ) -> Self {
-        assert!(!durations.is_empty() && durations.iter().all(|&d| d > 0));
+    /// A schedule over `durations` (all > 0, at least one), `discontinuities[i]`
+    /// true when the source has a discontinuity before segment `i`.
+    ///
+    /// # Panics
+    /// When `durations` is empty or holds a zero: the loader never builds such a stream.
+    pub fn new(durations: &[Ticks], discontinuities: &[bool]) -> Self {
+        assert!(!durations.is_empty() && durations.iter().all(|&d| d > Ticks::ZERO));
         let mut starts = Vec::with_capacity(durations.len() + 1);
-        let mut t = 0;
+        let mut t = Ticks::ZERO;
         for &d in durations {
             starts.push(t);
             t += d;
@@ -58,15 +71,10 @@ impl Schedule {
             disc_prefix.push(count); // discontinuities at 1..i
             count += u64::from(discontinuities.get(i).copied().unwrap_or(false));
         }
-        let mut schedule = Schedule {
+        Schedule {
             starts,
             disc_prefix,
-            window: window.max(1) as u64,
-            min_window_ticks: 3 * target_duration_s * HZ,
-            full_at: 0,
-        };
-        schedule.full_at = schedule.first_full_instant();
-        schedule
+        }
     }
 
     /// Number of segments per loop.
@@ -79,29 +87,29 @@ impl Schedule {
         false
     }
 
-    /// Length of one loop in ticks.
-    pub fn loop_ticks(&self) -> u64 {
+    /// Length of one loop.
+    pub fn loop_duration(&self) -> Ticks {
         self.starts[self.len()]
-    }
-
-    /// The instant (ticks since the anchor) at which the first full window is listed:
-    /// the anchor is back-dated by this much so the first request sees a full playlist.
-    pub fn full_at(&self) -> u64 {
-        self.full_at
     }
 
     fn n(&self) -> u64 {
         self.len() as u64
     }
 
-    /// Start of global segment `g`, in ticks since the anchor.
-    pub fn start_of(&self, g: u64) -> u64 {
-        (g / self.n()) * self.loop_ticks() + self.starts[(g % self.n()) as usize]
+    /// Start of global segment `g`, since the anchor.
+    pub fn start_of(&self, g: u64) -> Ticks {
+        self.loop_duration() * (g / self.n()) + self.starts[(g % self.n()) as usize]
     }
 
     /// End of global segment `g`.
-    pub fn end_of(&self, g: u64) -> u64 {
+    pub fn end_of(&self, g: u64) -> Ticks {
         self.start_of(g + 1)
+    }
+
+    /// Duration of global segment `g` on this schedule.
+    pub fn duration_of(&self, g: u64) -> Ticks {
+        let i = (g % self.n()) as usize;
+        self.starts[i + 1] - self.starts[i]
     }
 
     /// Whether an `EXT-X-DISCONTINUITY` precedes global segment `g`: at every
@@ -126,40 +134,57 @@ impl Schedule {
     }
 
     /// Number of segments whose end is at or before `t`.
-    fn listed(&self, t: u64) -> u64 {
-        let loops = t / self.loop_ticks();
-        let rem = t % self.loop_ticks();
+    pub fn listed(&self, t: Ticks) -> u64 {
+        let loop_duration = self.loop_duration().0;
+        let loops = t.0 / loop_duration;
+        let rem = Ticks(t.0 % loop_duration);
         // Segments i of this loop with starts[i + 1] <= rem.
         let done = self.starts[1..].partition_point(|&end| end <= rem) as u64;
         loops * self.n() + done
     }
 
-    fn first_full_instant(&self) -> u64 {
+    /// The first instant at which `rule` is met: the anchor is back-dated by
+    /// this much (for the server's default rule) so the first request
+    /// already sees a full playlist.
+    pub fn first_full_instant(&self, rule: WindowRule) -> Ticks {
         let mut g = 0;
         loop {
             let end = self.end_of(g);
-            if g + 1 >= self.window && end >= self.min_window_ticks {
+            if g + 1 >= rule.segments && end >= rule.min_duration {
                 return end;
             }
             g += 1;
         }
     }
 
-    /// The window listed `t` ticks after the anchor. Instants before the first
-    /// full window show the first full window.
-    pub fn window_at(&self, t: u64) -> Window {
-        let listed = self.listed(t.max(self.full_at));
-        let last = listed - 1;
-        let mut first = (last + 1).saturating_sub(self.window);
-        let end = self.end_of(last);
-        while first > 0 && end - self.start_of(first) < self.min_window_ticks {
+    /// The window listed `t` after the anchor under `rule`. Before a full
+    /// window exists (a timeline that has not started yet) this is the first
+    /// full window.
+    pub fn window_at(&self, t: Ticks, rule: WindowRule) -> Window {
+        if let Some(w) = self.window_ending(self.listed(t), rule) {
+            return w;
+        }
+        let listed = self.listed(self.first_full_instant(rule));
+        self.window_ending(listed, rule).unwrap_or(Window {
+            first: 0,
+            last: listed.max(1) - 1,
+            discontinuity_sequence: 0,
+        })
+    }
+
+    /// The window whose newest segment is `listed − 1`, if `rule` can be met.
+    fn window_ending(&self, listed: u64, rule: WindowRule) -> Option<Window> {
+        let last = listed.checked_sub(1)?;
+        let mut first = (last + 1).saturating_sub(rule.segments);
+        let covered = |first: u64| self.end_of(last) - self.start_of(first);
+        while first > 0 && covered(first) < rule.min_duration {
             first -= 1;
         }
-        Window {
+        (last + 1 - first >= rule.segments && covered(first) >= rule.min_duration).then(|| Window {
             first,
             last,
             discontinuity_sequence: self.discontinuities_before(first),
-        }
+        })
     }
 }
 
@@ -167,7 +192,12 @@ impl Schedule {
 mod tests {
     use super::*;
 
-    const S: u64 = HZ;
+    const S: u64 = crate::ticks::HZ;
+
+    fn sched(d: &[u64], disc: &[bool]) -> Schedule {
+        let d: Vec<Ticks> = d.iter().map(|&x| Ticks(x)).collect();
+        Schedule::new(&d, disc)
+    }
 
     fn brute_discontinuities_before(s: &Schedule, g: u64) -> u64 {
         (0..g).filter(|&x| s.has_discontinuity(x)).count() as u64
@@ -175,19 +205,21 @@ mod tests {
 
     #[test]
     fn first_request_already_sees_a_full_window() {
-        let s = Schedule::new(&[2 * S; 10], &[false; 10], 2, 6);
-        assert_eq!(s.full_at(), 12 * S);
-        let w = s.window_at(0);
+        let s = sched(&[2 * S; 10], &[false; 10]);
+        let rule = WindowRule::new(6, 2);
+        assert_eq!(s.first_full_instant(rule), Ticks(12 * S));
+        let w = s.window_at(Ticks::ZERO, rule);
         assert_eq!((w.first, w.last), (0, 5));
-        assert_eq!(s.window_at(12 * S), w);
+        assert_eq!(s.window_at(Ticks(12 * S), rule), w);
     }
 
     #[test]
     fn segment_listed_once_its_end_has_passed() {
-        let s = Schedule::new(&[2 * S; 10], &[false; 10], 2, 6);
-        assert_eq!(s.window_at(14 * S - 1).last, 5);
-        assert_eq!(s.window_at(14 * S).last, 6);
-        assert_eq!(s.window_at(14 * S).first, 1);
+        let s = sched(&[2 * S; 10], &[false; 10]);
+        let rule = WindowRule::new(6, 2);
+        assert_eq!(s.window_at(Ticks(14 * S - 1), rule).last, 5);
+        assert_eq!(s.window_at(Ticks(14 * S), rule).last, 6);
+        assert_eq!(s.window_at(Ticks(14 * S), rule).first, 1);
     }
 
     #[test]
@@ -195,10 +227,14 @@ mod tests {
         // 1 s segments, target duration 4 (one long segment elsewhere): 12 s needed.
         let mut d = vec![S; 20];
         d[10] = 4 * S;
-        let s = Schedule::new(&d, &[false; 20], 4, 3);
-        for t in (0..200).map(|x| x * S / 2) {
-            let w = s.window_at(t);
-            assert!(s.end_of(w.last) - s.start_of(w.first) >= 12 * S, "{w:?}");
+        let s = sched(&d, &[false; 20]);
+        let rule = WindowRule::new(3, 4);
+        for t in (0..200).map(|x| Ticks(x * S / 2)) {
+            let w = s.window_at(t, rule);
+            assert!(
+                s.end_of(w.last) - s.start_of(w.first) >= Ticks(12 * S),
+                "{w:?}"
+            );
             assert!(w.last - w.first + 1 >= 3);
         }
     }
@@ -209,7 +245,7 @@ mod tests {
         disc[0] = true; // merged with the loop point
         disc[3] = true;
         disc[6] = true;
-        let s = Schedule::new(&[S, 2 * S, S, 3 * S, S, S, 2 * S], &disc, 3, 3);
+        let s = sched(&[S, 2 * S, S, 3 * S, S, S, 2 * S], &disc);
         assert!(!s.has_discontinuity(0));
         assert!(s.has_discontinuity(3));
         assert!(s.has_discontinuity(6));
@@ -228,7 +264,7 @@ mod tests {
     fn last_segment_discontinuity_counts_once_per_loop() {
         let mut disc = vec![false; 4];
         disc[3] = true;
-        let s = Schedule::new(&[S; 4], &disc, 1, 2);
+        let s = sched(&[S; 4], &disc);
         for g in 0..40 {
             assert_eq!(
                 s.discontinuities_before(g),
@@ -240,12 +276,33 @@ mod tests {
 
     #[test]
     fn single_segment_stream_loops() {
-        let s = Schedule::new(&[2 * S], &[false], 2, 6);
-        let w = s.window_at(0);
+        let s = sched(&[2 * S], &[false]);
+        let rule = WindowRule::new(6, 2);
+        let w = s.window_at(Ticks::ZERO, rule);
         assert_eq!((w.first, w.last), (0, 5));
         assert_eq!(w.discontinuity_sequence, 0);
-        let w = s.window_at(100 * S);
+        let w = s.window_at(Ticks(100 * S), rule);
         assert_eq!(w.last, 49);
         assert_eq!(w.discontinuity_sequence, w.first - 1);
+    }
+
+    #[test]
+    fn the_window_rule_moves_neither_sequence_numbers_nor_segment_times() {
+        let s = sched(&[2 * S; 10], &[false; 10]);
+        let t = Ticks(500 * S);
+        let short = s.window_at(t, WindowRule::new(3, 2));
+        let long = s.window_at(t, WindowRule::new(30, 2));
+        let dvr = s.window_at(
+            t,
+            WindowRule {
+                segments: 1,
+                min_duration: Ticks::from_secs(120),
+            },
+        );
+        assert_eq!((short.last, long.last, dvr.last), (249, 249, 249));
+        assert_eq!(short.first, 247);
+        assert_eq!(long.first, 220);
+        assert_eq!(dvr.first, 190);
+        assert_eq!(dvr.discontinuity_sequence, s.discontinuities_before(190));
     }
 }

@@ -8,8 +8,9 @@ use std::path::PathBuf;
 use std::sync::OnceLock;
 
 use libfuzzer_sys::fuzz_target;
-use pseudolive::library::load_stream;
-use pseudolive::live::LiveStream;
+use pseudolive::library::LiveStream;
+use pseudolive::loader::load_stream;
+use pseudolive::ticks::Ticks;
 use pseudolive::probe::{ProbeMode, Prober};
 
 const SEGMENT: &[u8] = include_bytes!("../../fixtures/av25/seg_000.ts");
@@ -31,12 +32,12 @@ fuzz_target!(|data: &[u8]| {
     std::fs::write(root.join("s/abr.m3u8"), master).unwrap();
     std::fs::write(root.join("s/v/index.m3u8"), media).unwrap();
     let prober = Prober { mode: ProbeMode::Native, ffprobe: None };
-    if let Ok(stream) = load_stream(root, "s", &prober, 3) {
-        assert!(!stream.master.is_empty());
-        let tracks = stream.tracks.len();
-        let live = LiveStream::new(stream, Some(1_800_000_000_000));
+    if let Ok(loaded) = load_stream(root, "s", &prober) {
+        assert!(!loaded.stream.master.is_empty());
+        let tracks = loaded.stream.tracks.len();
+        let live = LiveStream::new(loaded, 3, Some(Ticks::from_ms(1_800_000_000_000)));
         for i in 0..tracks {
-            let p = live.media_playlist(i, 1_800_000_000_000 * 90 + 12_345_678);
+            let p = live.playlist_at(i, Ticks(1_800_000_000_000 * 90 + 12_345_678));
             assert!(p.plain.starts_with(b"#EXTM3U\n"));
         }
     }

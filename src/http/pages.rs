@@ -5,9 +5,9 @@ use serde::Serialize;
 use warp::reply::Response;
 
 use super::reply;
-use crate::library::encode_segment;
-use crate::live::{Library, StreamState};
-use crate::ticks::to_secs;
+use crate::library::{Library, StreamState};
+use crate::ticks::Ticks;
+use crate::urls;
 
 #[derive(Serialize)]
 struct VariantInfo {
@@ -25,17 +25,19 @@ struct StreamInfo {
     loop_seconds: Option<f64>,
     target_duration: Option<u64>,
     media_sequence: Option<u64>,
+    /// When a stream with a future `--epoch` starts (RFC 3339).
+    starts_at: Option<String>,
     error: Option<String>,
 }
 
-fn infos(library: &Library, now: u64) -> Vec<StreamInfo> {
+fn infos(library: &Library, now_unix: Ticks) -> Vec<StreamInfo> {
     library
         .slots()
         .iter()
         .map(|slot| {
             let name = slot.name.clone();
             let mut info = StreamInfo {
-                master: format!("/{}.m3u8", encode_segment(&name)),
+                master: urls::absolute(&urls::master(&name)),
                 name,
                 state: "loading",
                 variants: Vec::new(),
@@ -43,6 +45,7 @@ fn infos(library: &Library, now: u64) -> Vec<StreamInfo> {
                 loop_seconds: None,
                 target_duration: None,
                 media_sequence: None,
+                starts_at: None,
                 error: None,
             };
             match slot.state() {
@@ -59,18 +62,24 @@ fn infos(library: &Library, now: u64) -> Vec<StreamInfo> {
                         .iter()
                         .map(|t| VariantInfo {
                             name: t.name.clone(),
-                            url: format!(
-                                "/{}_{}.m3u8",
-                                encode_segment(&s.name),
-                                encode_segment(&t.name)
-                            ),
+                            url: urls::absolute(&urls::media(
+                                &s.name,
+                                &t.name,
+                                library.media_form(&s.name, &t.name),
+                            )),
                         })
                         .collect();
                     info.segments = Some(s.schedule.len());
                     info.loop_seconds =
-                        Some((to_secs(s.schedule.loop_ticks()) * 1000.0).round() / 1000.0);
-                    info.target_duration = Some(s.target_duration);
-                    info.media_sequence = live.started_window_at(now).map(|w| w.first);
+                        Some((s.schedule.loop_duration().as_secs_f64() * 1000.0).round() / 1000.0);
+                    info.target_duration = Some(s.target_duration_s);
+                    info.media_sequence = live
+                        .started_anchor()
+                        .map(|a| live.window(a, now_unix, live.default_rule).first);
+                    info.starts_at = live.starts_in_future(now_unix).and_then(|t| {
+                        chrono::DateTime::from_timestamp_millis(t.as_ms() as i64)
+                            .map(|d| d.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
+                    });
                 }
             }
             info
@@ -86,26 +95,25 @@ fn escape(s: &str) -> String {
 }
 
 /// GET /streams.json
-pub fn streams_json(library: &Library, now: u64, head: bool) -> Response {
-    let body = serde_json::to_vec_pretty(&infos(library, now)).unwrap_or_default();
+pub fn streams_json(library: &Library, now_unix: Ticks) -> Response {
+    let body = serde_json::to_vec_pretty(&infos(library, now_unix)).unwrap_or_default();
     reply::text(
         Bytes::from(body),
         None,
         "application/json",
         "no-store".into(),
-        head,
     )
 }
 
 /// GET /
-pub fn index(library: &Library, now: u64, head: bool) -> Response {
+pub fn index(library: &Library, now_unix: Ticks) -> Response {
     let mut html = String::from(
         "<!doctype html>\n<html><head><meta charset=\"utf-8\"><title>pseudolive</title>\
          <style>body{font-family:sans-serif;margin:2em}td,th{padding:.3em .8em;text-align:left;vertical-align:top}\
          .failed{color:#b00}</style></head><body>\n<h1>pseudolive</h1>\n\
          <table><tr><th>stream</th><th>state</th><th>variants</th><th>media sequence</th><th>loop</th></tr>\n",
     );
-    let streams = infos(library, now);
+    let streams = infos(library, now_unix);
     for s in &streams {
         let variants: Vec<String> = s
             .variants
@@ -116,17 +124,19 @@ pub fn index(library: &Library, now: u64, head: bool) -> Response {
             Some(e) => format!("<span class=\"failed\">failed: {}</span>", escape(e)),
             None => s.state.to_string(),
         };
+        let sequence = match (&s.starts_at, s.media_sequence, s.state) {
+            (Some(at), _, _) => format!("starts at {}", escape(at)),
+            (None, Some(m), _) => m.to_string(),
+            (None, None, "ready") => "not started".to_string(),
+            _ => String::new(),
+        };
         html.push_str(&format!(
             "<tr><td><a href=\"{}\">{}</a></td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>\n",
             escape(&s.master),
             escape(&s.name),
             state,
             variants.join(" "),
-            match (s.state, s.media_sequence) {
-                (_, Some(m)) => m.to_string(),
-                ("ready", None) => "not started".to_string(),
-                _ => String::new(),
-            },
+            sequence,
             s.loop_seconds.map(|l| format!("{l} s")).unwrap_or_default(),
         ));
     }
@@ -139,6 +149,5 @@ pub fn index(library: &Library, now: u64, head: bool) -> Response {
         None,
         "text/html; charset=utf-8",
         "no-store".into(),
-        head,
     )
 }

@@ -86,6 +86,26 @@ impl HttpError {
     }
 }
 
+impl From<crate::urls::UrlError> for HttpError {
+    fn from(e: crate::urls::UrlError) -> Self {
+        match e {
+            crate::urls::UrlError::Bad(_) => HttpError::BadRequest(e.to_string()),
+            crate::urls::UrlError::NotFound(_) => HttpError::NotFound(e.to_string()),
+        }
+    }
+}
+
+/// A request no route took: a method other than GET, HEAD and OPTIONS
+/// (405), or a path nothing matches (404). warp would answer 405 for both.
+pub async fn unmatched(err: warp::Rejection) -> Result<WarpResponse, std::convert::Infallible> {
+    let error = if err.find::<warp::reject::MethodNotAllowed>().is_some() {
+        HttpError::MethodNotAllowed
+    } else {
+        HttpError::NotFound("not found".into())
+    };
+    Ok(error.into_response())
+}
+
 /// Adds the CORS headers every response carries.
 pub fn add_cors(headers: &mut HeaderMap) {
     headers.insert(
@@ -132,30 +152,30 @@ pub fn accepts_gzip(headers: &HeaderMap) -> bool {
         .any(|item| {
             let mut parts = item.split(';').map(str::trim);
             let coding = parts.next().unwrap_or("");
-            let q_zero =
-                parts.any(|p| p.replace(' ', "") == "q=0" || p.replace(' ', "") == "q=0.0");
+            let q_zero = parts.any(|p| {
+                let p = p.replace(' ', "");
+                p.strip_prefix("q=")
+                    .or_else(|| p.strip_prefix("Q="))
+                    .is_some_and(|q| q.parse::<f32>().is_ok_and(|q| q <= 0.0))
+            });
             (coding.eq_ignore_ascii_case("gzip") || coding == "*") && !q_zero
         })
 }
 
-/// A playlist (or other small text) response, gzip-compressed when `gzip` is given.
+/// A playlist (or other small text) response, gzip-compressed when `gzip`
+/// is given. (HEAD requests lose the body in one place, `routes`.)
 pub fn text(
     body: Bytes,
     gzip: Option<Bytes>,
     content_type: &'static str,
     cache: String,
-    head: bool,
 ) -> WarpResponse {
     let (body, encoded) = match gzip {
         Some(g) => (g, true),
         None => (body, false),
     };
     let len = body.len();
-    let mut res = Response::new(if head {
-        Bytes::new().into()
-    } else {
-        body.into()
-    });
+    let mut res = Response::new(body.into());
     let h = res.headers_mut();
     h.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
     h.insert(header::CONTENT_LENGTH, HeaderValue::from(len));
@@ -167,4 +187,31 @@ pub fn text(
         h.insert(header::CACHE_CONTROL, v);
     }
     res
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn accepts(v: &str) -> bool {
+        let mut h = HeaderMap::new();
+        h.insert(header::ACCEPT_ENCODING, HeaderValue::from_str(v).unwrap());
+        accepts_gzip(&h)
+    }
+
+    #[test]
+    fn gzip_refused_with_any_spelling_of_q_zero() {
+        assert!(accepts("gzip"));
+        assert!(accepts("br, gzip;q=0.5"));
+        assert!(accepts("*"));
+        for refused in [
+            "gzip;q=0",
+            "gzip;q=0.0",
+            "gzip;q=0.00",
+            "gzip; q=0.000",
+            "identity",
+        ] {
+            assert!(!accepts(refused), "{refused}");
+        }
+    }
 }

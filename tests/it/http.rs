@@ -4,9 +4,11 @@ use std::io::Read;
 use std::sync::Arc;
 use std::time::Duration;
 
+use pseudolive::clock::ManualClock;
 use pseudolive::http::{App, routes};
-use pseudolive::live::{Library, LibraryConfig, StreamState};
+use pseudolive::library::{Library, LibraryConfig, StreamState};
 use pseudolive::probe::{ProbeMode, Prober};
+use pseudolive::ticks::Ticks;
 
 use crate::util::{make_stream, temp_dir};
 
@@ -18,7 +20,7 @@ async fn app(name: &str, build: impl FnOnce(&std::path::Path)) -> (Arc<App>, std
     let library = Library::new(LibraryConfig {
         root: root.clone(),
         window: 6,
-        epoch_ms: Some(1_700_000_000_000),
+        epoch_unix: Some(pseudolive::ticks::Ticks::from_ms(1_700_000_000_000)),
         prober: Prober {
             mode: ProbeMode::Native,
             ffprobe: None,
@@ -103,7 +105,7 @@ async fn names_split_against_existing_streams() {
     .await;
     let res = get(&app, "/a_b_c.m3u8").await;
     assert_eq!(res.status(), 200);
-    assert!(body(&res).contains("\na_b/c/seg_000.ts") || body(&res).contains("\na_b/c/seg_"));
+    assert!(body(&res).contains("\na_b/c/seg_"), "{}", body(&res));
     let res = get(&app, "/a_b_d.m3u8").await;
     assert!(body(&res).contains("a_b/d/seg_"), "{}", body(&res));
     let res = get(&app, "/a_x.m3u8").await;
@@ -113,6 +115,73 @@ async fn names_split_against_existing_streams() {
         "{}",
         body(&res)
     );
+}
+
+/// `reference` resolved against the absolute path `base`, as a player does
+/// (RFC 3986 5.2 for paths: `..` and `.` segments removed).
+fn resolve(base: &str, reference: &str) -> String {
+    let mut parts: Vec<&str> = base.split('/').collect();
+    parts.pop();
+    for seg in reference.split('/') {
+        match seg {
+            ".." => {
+                if parts.len() > 1 {
+                    parts.pop();
+                }
+            }
+            "." => {}
+            s => parts.push(s),
+        }
+    }
+    parts.join("/")
+}
+
+/// Every media playlist a master links, fetched the way a player resolves
+/// it against the master's URL: (playlist URL, segment URLs resolved).
+async fn follow_master(app: &Arc<App>, master: &str) -> Vec<(String, Vec<String>)> {
+    let text = body(&get(app, master).await);
+    let mut out = Vec::new();
+    for link in text
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.is_empty())
+    {
+        let url = resolve(master, link);
+        let res = get(app, &url).await;
+        assert_eq!(res.status(), 200, "{url}");
+        let segments = body(&res)
+            .lines()
+            .filter(|l| !l.starts_with('#') && !l.is_empty())
+            .map(|l| resolve(&url, l))
+            .collect();
+        out.push((url, segments));
+    }
+    out
+}
+
+#[tokio::test]
+async fn stream_names_cannot_shadow_each_other() {
+    // `x` + variant `y_z` and `x_y` + variant `z` both read as `x_y_z`;
+    // `p` + variant `q` reads as the master of stream `p_q`.
+    let (app, _) = app("shadow", |root| {
+        make_stream(root, "x", &["y_z"], "av25");
+        make_stream(root, "x_y", &["z"], "av2997");
+        make_stream(root, "p", &["q"], "av25");
+        make_stream(root, "p_q", &["r"], "av2997");
+    })
+    .await;
+    for (stream, variant) in [("x", "y_z"), ("x_y", "z"), ("p", "q"), ("p_q", "r")] {
+        let links = follow_master(&app, &format!("/{stream}.m3u8")).await;
+        assert_eq!(links.len(), 1, "{links:?}");
+        let (url, segments) = &links[0];
+        let own = format!("/{stream}/{variant}/seg_");
+        assert!(
+            !segments.is_empty() && segments.iter().all(|s| s.starts_with(&own)),
+            "master of {stream} links {url}, which serves other media: {segments:?}"
+        );
+        for s in segments {
+            assert_eq!(get(&app, s).await.status(), 200, "{s}");
+        }
+    }
 }
 
 #[tokio::test]
@@ -365,7 +434,7 @@ async fn a_stream_still_loading_answers_503_with_retry_after() {
     let library = Library::new(LibraryConfig {
         root,
         window: 6,
-        epoch_ms: None,
+        epoch_unix: None,
         prober: Prober {
             mode: ProbeMode::Ffprobe,
             ffprobe: Some(fake),
@@ -398,7 +467,7 @@ async fn looking_at_the_index_does_not_start_a_timeline() {
     let library = Library::new(LibraryConfig {
         root,
         window: 6,
-        epoch_ms: None,
+        epoch_unix: None,
         prober: Prober {
             mode: ProbeMode::Native,
             ffprobe: None,
@@ -420,4 +489,74 @@ async fn looking_at_the_index_does_not_start_a_timeline() {
     let json: serde_json::Value =
         serde_json::from_slice(get(&app, "/streams.json").await.body()).unwrap();
     assert_eq!(json[0]["media_sequence"], 0, "{json}");
+}
+
+/// A library over `standard` with no epoch, on a clock the test moves.
+async fn app_on_clock(name: &str) -> (Arc<App>, Arc<ManualClock>, std::path::PathBuf) {
+    let root = temp_dir(name).join("static");
+    standard(&root);
+    let library = Library::new(LibraryConfig {
+        root: root.clone(),
+        window: 6,
+        epoch_unix: None,
+        prober: Prober {
+            mode: ProbeMode::Native,
+            ffprobe: None,
+        },
+    });
+    library.rescan().unwrap();
+    for slot in library.slots() {
+        slot.settled(Duration::from_secs(30)).await;
+    }
+    let clock = Arc::new(ManualClock::new(Ticks::from_ms(1_800_000_000_000)));
+    let app = App::with_clock(library, Duration::from_secs(5), clock.clone());
+    (app, clock, root)
+}
+
+fn media_sequence(res: &warp::http::Response<bytes::Bytes>) -> u64 {
+    crate::util::parse(res.body()).media_sequence
+}
+
+#[tokio::test]
+async fn now_parameter_is_read_only() {
+    for (name, first) in [
+        ("now-future", "253402300799999"),
+        ("now-past", "1700000000000"),
+    ] {
+        let (app, clock, _) = app_on_clock(name).await;
+        let url = format!("/big_buck_bunny_1000k.m3u8?now={first}");
+        assert_eq!(get(&app, &url).await.status(), 200);
+        // The timeline starts at the server's clock, not at the first ?now=.
+        assert_eq!(
+            media_sequence(&get(&app, "/big_buck_bunny_1000k.m3u8").await),
+            0
+        );
+        clock.advance(Ticks::from_secs(20));
+        let later = media_sequence(&get(&app, "/big_buck_bunny_1000k.m3u8").await);
+        assert!((9..=11).contains(&later), "{name}: {later}");
+        // A future ?now= renders that instant and leaves the cache alone.
+        let ahead = get(&app, "/big_buck_bunny_1000k.m3u8?now=1800000100000").await;
+        assert!(media_sequence(&ahead) > later + 30, "{name}");
+        let again = media_sequence(&get(&app, "/big_buck_bunny_1000k.m3u8").await);
+        assert_eq!(again, later, "{name}");
+    }
+}
+
+#[tokio::test]
+async fn playback_requests_do_not_rescan_the_root() {
+    let (app, _, root) = app_on_clock("no-rescan").await;
+    make_stream(&root, "newcomer", &["v"], "av25");
+    for path in [
+        "/big_buck_bunny.m3u8",
+        "/big_buck_bunny_1000k.m3u8",
+        "/big_buck_bunny_2000k.m3u8",
+        "/big_buck_bunny/1000k.m3u8",
+    ] {
+        assert_eq!(get(&app, path).await.status(), 200, "{path}");
+    }
+    let json: serde_json::Value =
+        serde_json::from_slice(get(&app, "/streams.json").await.body()).unwrap();
+    assert_eq!(json.as_array().unwrap().len(), 1, "{json}");
+    // An unknown name does rescan, and finds the new stream.
+    assert_eq!(get(&app, "/newcomer_v.m3u8").await.status(), 200);
 }

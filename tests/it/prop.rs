@@ -2,8 +2,9 @@
 //! loops; every live rule holds at every instant.
 
 use proptest::prelude::*;
-use pseudolive::library::Stream;
-use pseudolive::live::LiveStream;
+use pseudolive::library::LiveStream;
+use pseudolive::model::Stream;
+use pseudolive::ticks::Ticks;
 
 use crate::checker::LiveChecker;
 use crate::util::parse;
@@ -34,10 +35,10 @@ proptest! {
     fn live_rules_hold_over_loops((tracks, disc, window) in streams(), steps in proptest::collection::vec(1u64..1000, 150)) {
         let names: Vec<String> = (0..tracks.len()).map(|i| format!("v{i}")).collect();
         let spec: Vec<(&str, Vec<u64>)> = names.iter().map(String::as_str).zip(tracks.iter().cloned()).collect();
-        let stream = Stream::from_durations("s", &spec, &disc, window);
-        let td = stream.target_duration;
-        let loop_ticks = stream.schedule.loop_ticks();
-        let live = LiveStream::new(stream, Some(T0 / 90));
+        let stream = Stream::from_durations("s", &spec, &disc);
+        let td = stream.target_duration_s;
+        let loop_ticks = stream.schedule.loop_duration().0;
+        let live = LiveStream::from_stream(stream, window as u64, Some(Ticks(T0)));
         // Steps scaled so the instants span at least three loops.
         let total: u64 = steps.iter().sum();
         let scale = (3 * loop_ticks + 3 * S).div_ceil(total);
@@ -46,7 +47,7 @@ proptest! {
         let mut checker = LiveChecker::new(&disc, td, window, max_segment);
         for step in steps {
             now += step * scale;
-            let fetched: Vec<_> = (0..tracks.len()).map(|v| parse(&live.media_playlist(v, now).plain)).collect();
+            let fetched: Vec<_> = (0..tracks.len()).map(|v| parse(&live.playlist_at(v, Ticks(now)).plain)).collect();
             if let Err(e) = checker.check(now, &fetched) {
                 return Err(TestCaseError::fail(e));
             }

@@ -3,8 +3,9 @@
 
 use std::collections::HashMap;
 
-use pseudolive::library::Stream;
-use pseudolive::live::LiveStream;
+use pseudolive::library::LiveStream;
+use pseudolive::model::Stream;
+use pseudolive::ticks::Ticks;
 
 use crate::util::{Parsed, SegmentSeen, parse};
 
@@ -21,8 +22,8 @@ fn stream() -> LiveStream {
     let c: Vec<u64> = a.iter().map(|d| d - 3600).collect();
     let mut disc = vec![false; 12];
     disc[5] = true;
-    let s = Stream::from_durations("show", &[("low", a), ("mid", b), ("high", c)], &disc, 6);
-    LiveStream::new(s, Some(T0 / 90))
+    let s = Stream::from_durations("show", &[("low", a), ("mid", b), ("high", c)], &disc);
+    LiveStream::from_stream(s, 6, Some(Ticks(T0)))
 }
 
 /// Polls every variant every 0.5 s for `seconds`, from T0.
@@ -31,7 +32,7 @@ fn poll(live: &LiveStream, seconds: u64) -> Vec<Vec<Parsed>> {
         .map(|k| {
             let now = T0 + k * S / 2;
             (0..live.stream.tracks.len())
-                .map(|v| parse(&live.media_playlist(v, now).plain))
+                .map(|v| parse(&live.playlist_at(v, Ticks(now)).plain))
                 .collect()
         })
         .collect()
@@ -53,7 +54,7 @@ fn rule_1_extinf_within_constant_target_duration() {
 #[test]
 fn rule_2_one_minimal_version_rule_10_no_endlist_no_type() {
     let live = stream();
-    let text = String::from_utf8(live.media_playlist(0, T0).plain.to_vec()).unwrap();
+    let text = String::from_utf8(live.playlist_at(0, Ticks(T0)).plain.to_vec()).unwrap();
     assert!(text.starts_with("#EXTM3U\n"));
     assert_eq!(text.matches("#EXT-X-VERSION:").count(), 1);
     assert!(text.contains("#EXT-X-VERSION:3\n"));
@@ -135,7 +136,7 @@ fn rule_8_new_segment_within_one_and_a_half_target_durations() {
     let mut last_newest = None;
     for k in 0..2000u64 {
         let now = T0 + k * S / 10;
-        let p = parse(&live.media_playlist(0, now).plain);
+        let p = parse(&live.playlist_at(0, Ticks(now)).plain);
         let newest = p.media_sequence + p.segments.len() as u64;
         if Some(newest) != last_newest {
             assert!(
@@ -170,7 +171,7 @@ fn rule_9_program_date_time_first_and_after_discontinuities_moving_forward() {
             expected = s.pdt_ms.unwrap_or(expected) + (s.duration * 1000.0).round() as i64;
         }
     }
-    let text = String::from_utf8(live.media_playlist(0, T0).plain.to_vec()).unwrap();
+    let text = String::from_utf8(live.playlist_at(0, Ticks(T0)).plain.to_vec()).unwrap();
     let line = text
         .lines()
         .find(|l| l.starts_with("#EXT-X-PROGRAM-DATE-TIME:"))
@@ -199,8 +200,8 @@ fn rule_12_variants_aligned_at_every_instant() {
 #[test]
 fn variants_keep_their_own_durations() {
     let live = stream();
-    let low = parse(&live.media_playlist(0, T0).plain);
-    let mid = parse(&live.media_playlist(1, T0).plain);
+    let low = parse(&live.playlist_at(0, Ticks(T0)).plain);
+    let mid = parse(&live.playlist_at(1, Ticks(T0)).plain);
     assert_eq!(format!("{:.3}", low.segments[0].duration), "2.000");
     assert_eq!(format!("{:.3}", mid.segments[0].duration), "2.002");
 }
@@ -208,7 +209,7 @@ fn variants_keep_their_own_durations() {
 #[test]
 fn media_added_equals_wall_clock_time() {
     let live = stream();
-    let at = |t: u64| parse(&live.media_playlist(0, T0 + t).plain);
+    let at = |t: u64| parse(&live.playlist_at(0, Ticks(T0 + t)).plain);
     // End of the newest listed segment: the first PDT plus the listed media.
     let end_of = |p: &Parsed| {
         p.segments[0].pdt_ms.unwrap()
@@ -236,7 +237,7 @@ fn a_two_hour_poll_never_breaks_a_rule() {
     for k in 0..9600u64 {
         let now = T0 + k * S * 3 / 4;
         let fetched: Vec<Parsed> = (0..3)
-            .map(|v| parse(&live.media_playlist(v, now).plain))
+            .map(|v| parse(&live.playlist_at(v, Ticks(now)).plain))
             .collect();
         if let Err(e) = checker.check(now, &fetched) {
             panic!("at {} s: {e}", k * 3 / 4);

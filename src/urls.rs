@@ -1,0 +1,398 @@
+//! The public URL scheme, in one place: every URL the server writes is built
+//! here and every request path is parsed here. Pure.
+//!
+//! | URL | what |
+//! |---|---|
+//! | `/` , `/streams.json` | index page, the same as JSON |
+//! | `/[<opt>/…]<stream>.m3u8` | master playlist |
+//! | `/[<opt>/…]<stream>_<track>.m3u8` | live media playlist (the seed's form) |
+//! | `/[<opt>/…]<stream>/<track>.m3u8` | the same, when the seed's form would be ambiguous |
+//! | `/[<opt>/…][g=<n>/]<stream>/<path…>` | a file of the stream; `g=<n>` names the global segment served |
+//!
+//! Leading path segments of the form `key=value` are options; stream names
+//! containing `=` are refused at load, so a path segment with `=` before the
+//! stream is never a stream. Every URI written into a playlist is relative,
+//! so the options of the URL a player was given reach every playlist and
+//! segment it asks for next.
+//!
+//! `<stream>_<track>` is split against the names that exist: a master
+//! playlist of a stream of that exact name first, then the longest stream
+//! name that has such a track. A master links a track by the seed's form only
+//! when that form resolves back to the same stream and track; otherwise by
+//! `<stream>/<track>.m3u8`, which cannot be ambiguous.
+
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, percent_decode_str, utf8_percent_encode};
+
+/// File name of a stream's master playlist in its directory.
+pub const MASTER_FILE: &str = "abr.m3u8";
+
+/// Key of the option segment that names a global segment number.
+pub const SEGMENT_NUMBER_KEY: &str = "g";
+
+/// Characters kept as they are in URL path segments.
+const PATH_SEGMENT: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'_')
+    .remove(b'.')
+    .remove(b'~');
+
+/// Percent-encodes one URL path segment.
+pub fn encode(segment: &str) -> String {
+    utf8_percent_encode(segment, PATH_SEGMENT).to_string()
+}
+
+/// Percent-encodes a `/`-separated relative path, segment by segment.
+pub fn encode_path(path: &str) -> String {
+    path.split('/').map(encode).collect::<Vec<_>>().join("/")
+}
+
+/// A request path that cannot be served.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum UrlError {
+    /// Malformed: bad percent-encoding, traversal, empty segments where a name is needed.
+    #[error("bad path: {0}")]
+    Bad(String),
+    /// Well-formed but names nothing this server has.
+    #[error("not found: {0}")]
+    NotFound(String),
+}
+
+/// What a request path names, before it is checked against the library.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Target {
+    /// `/`
+    Index,
+    /// `/streams.json`
+    StreamsJson,
+    /// `/<name>.m3u8`: a master, or `<stream>_<track>`; see [`resolve_playlist`].
+    Playlist(PlaylistName),
+    /// `/<stream>/<path…>`: a file, or `/<stream>/<track>.m3u8`.
+    InStream {
+        /// The stream directory (decoded).
+        stream: String,
+        /// The path inside it (decoded segments, none empty, no `.` or `..`).
+        path: Vec<String>,
+    },
+}
+
+/// A parsed request path.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Parsed {
+    /// Leading `key=value` segments other than `g=`, decoded, in order.
+    pub options: Vec<(String, String)>,
+    /// `g=<n>`: the global segment number a file URL was written for.
+    pub segment_number: Option<u64>,
+    /// What the rest names.
+    pub target: Target,
+}
+
+/// The name of a playlist at the root, `.m3u8` stripped, still
+/// percent-encoded: a literal `_` separates stream and track, an encoded one
+/// (`%5F`) does not.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PlaylistName {
+    raw: String,
+}
+
+/// What a playlist name resolves to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PlaylistTarget {
+    /// The master playlist of a stream.
+    Master(String),
+    /// The media playlist of a stream's track.
+    Media {
+        /// Stream name.
+        stream: String,
+        /// Track name.
+        track: String,
+    },
+}
+
+fn decode(raw: &str) -> Result<String, UrlError> {
+    let part = percent_decode_str(raw)
+        .decode_utf8()
+        .map_err(|_| UrlError::Bad("not UTF-8 after percent-decoding".into()))?;
+    if part == ".." || part == "." || part.contains(['/', '\\', '\0']) {
+        return Err(UrlError::Bad("path traversal".into()));
+    }
+    Ok(part.into_owned())
+}
+
+/// Parses a request path (`/…`, still percent-encoded).
+pub fn parse(path: &str) -> Result<Parsed, UrlError> {
+    let not_found = || UrlError::NotFound(path.to_string());
+    let raw: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+    let mut options = Vec::new();
+    let mut segment_number = None;
+    let mut rest = raw.as_slice();
+    while let [first, tail @ ..] = rest
+        && !tail.is_empty()
+    {
+        let decoded = decode(first)?;
+        let Some((key, value)) = decoded.split_once('=') else {
+            break;
+        };
+        if key == SEGMENT_NUMBER_KEY {
+            let n = value
+                .parse::<u64>()
+                .map_err(|_| UrlError::Bad(format!("g={value}: expected a segment number")))?;
+            segment_number = Some(n);
+        } else {
+            options.push((key.to_string(), value.to_string()));
+        }
+        rest = tail;
+    }
+    let target = match rest {
+        [p] if p.is_empty() && options.is_empty() && segment_number.is_none() => Target::Index,
+        [p] if *p == "streams.json" && options.is_empty() => Target::StreamsJson,
+        [p] => {
+            let raw_name = p.strip_suffix(".m3u8").ok_or_else(not_found)?;
+            // Validate the encoding of the whole name once.
+            if decode(raw_name)?.is_empty() {
+                return Err(not_found());
+            }
+            Target::Playlist(PlaylistName {
+                raw: raw_name.to_string(),
+            })
+        }
+        [stream, tail @ ..] => {
+            let stream = decode(stream)?;
+            let path = tail
+                .iter()
+                .map(|p| decode(p))
+                .collect::<Result<Vec<_>, _>>()?;
+            if stream.is_empty() || path.iter().any(String::is_empty) {
+                return Err(not_found());
+            }
+            Target::InStream { stream, path }
+        }
+        [] => return Err(not_found()),
+    };
+    Ok(Parsed {
+        options,
+        segment_number,
+        target,
+    })
+}
+
+impl PlaylistName {
+    /// The whole name, decoded.
+    pub fn decoded(&self) -> String {
+        decode(&self.raw).unwrap_or_default()
+    }
+
+    /// Every reading of the name, in the order they are tried: the master of
+    /// a stream of that exact name, then `<stream>_<track>` split at each
+    /// literal `_`, longest stream name first.
+    pub fn candidates(&self) -> impl Iterator<Item = PlaylistTarget> + '_ {
+        let master = std::iter::once(PlaylistTarget::Master(self.decoded()));
+        let splits = self.raw.match_indices('_').rev().filter_map(|(i, _)| {
+            let stream = decode(&self.raw[..i]).ok()?;
+            let track = decode(&self.raw[i + 1..]).ok()?;
+            (!stream.is_empty() && !track.is_empty())
+                .then_some(PlaylistTarget::Media { stream, track })
+        });
+        master.chain(splits)
+    }
+}
+
+/// The first reading of `name` that exists: `has_stream(stream)` and
+/// `has_track(stream, track)` say what the library holds.
+pub fn resolve_playlist(
+    name: &PlaylistName,
+    has_stream: impl Fn(&str) -> bool,
+    has_track: impl Fn(&str, &str) -> bool,
+) -> Option<PlaylistTarget> {
+    name.candidates().find(|c| match c {
+        PlaylistTarget::Master(s) => has_stream(s),
+        PlaylistTarget::Media { stream, track } => has_track(stream, track),
+    })
+}
+
+/// Where a media playlist is linked, which decides how its own URIs are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum MediaForm {
+    /// `<stream>_<track>.m3u8`, beside the master.
+    Root,
+    /// `<stream>/<track>.m3u8`, inside the stream's directory.
+    InStream,
+}
+
+/// The URI of `stream`'s master playlist, relative to the server root
+/// (prefix `/` and any options for an absolute URL).
+pub fn master(stream: &str) -> String {
+    format!("{}.m3u8", encode(stream))
+}
+
+/// The URI of a media playlist in `form`, relative to the master playlist.
+pub fn media(stream: &str, track: &str, form: MediaForm) -> String {
+    match form {
+        MediaForm::Root => format!("{}_{}.m3u8", encode(stream), encode(track)),
+        MediaForm::InStream => format!("{}/{}.m3u8", encode(stream), encode(track)),
+    }
+}
+
+/// The form in which `stream`'s master links `track`: the seed's form when
+/// it resolves back to the same track against what the library holds.
+pub fn media_form(
+    stream: &str,
+    track: &str,
+    has_stream: impl Fn(&str) -> bool,
+    has_track: impl Fn(&str, &str) -> bool,
+) -> MediaForm {
+    let name = PlaylistName {
+        raw: format!("{}_{}", encode(stream), encode(track)),
+    };
+    let back = resolve_playlist(&name, has_stream, has_track);
+    let own = PlaylistTarget::Media {
+        stream: stream.to_string(),
+        track: track.to_string(),
+    };
+    if back == Some(own) {
+        MediaForm::Root
+    } else {
+        MediaForm::InStream
+    }
+}
+
+/// The URI of a file of `stream` (`path` relative to the stream directory,
+/// `/`-separated), relative to a media playlist in `form`; `segment_number`
+/// when the bytes served depend on which global segment this is.
+pub fn file(stream: &str, path: &str, form: MediaForm, segment_number: Option<u64>) -> String {
+    match (form, segment_number) {
+        (MediaForm::Root, None) => format!("{}/{}", encode(stream), encode_path(path)),
+        (MediaForm::InStream, None) => encode_path(path),
+        (MediaForm::Root, Some(g)) => {
+            format!(
+                "{SEGMENT_NUMBER_KEY}={g}/{}/{}",
+                encode(stream),
+                encode_path(path)
+            )
+        }
+        (MediaForm::InStream, Some(g)) => format!(
+            "../{SEGMENT_NUMBER_KEY}={g}/{}/{}",
+            encode(stream),
+            encode_path(path)
+        ),
+    }
+}
+
+/// An absolute URL path (`/…`) from a URI relative to the server root.
+pub fn absolute(relative: &str) -> String {
+    format!("/{relative}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn target(path: &str) -> Target {
+        parse(path).unwrap().target
+    }
+
+    #[test]
+    fn paths_parse() {
+        assert_eq!(target("/"), Target::Index);
+        assert_eq!(target("/streams.json"), Target::StreamsJson);
+        let Target::Playlist(name) = target("/my%20stream.m3u8") else {
+            panic!()
+        };
+        assert_eq!(name.decoded(), "my stream");
+        assert_eq!(
+            target("/demo/low/seg_000.ts"),
+            Target::InStream {
+                stream: "demo".into(),
+                path: vec!["low".into(), "seg_000.ts".into()]
+            }
+        );
+        let p = parse("/window=10/g=42/demo/low/seg_000.ts").unwrap();
+        assert_eq!(p.options, vec![("window".into(), "10".into())]);
+        assert_eq!(p.segment_number, Some(42));
+        assert!(matches!(parse("/g=x/demo/a.ts"), Err(UrlError::Bad(_))));
+    }
+
+    #[test]
+    fn traversal_and_bad_encoding_are_rejected() {
+        for p in [
+            "/demo/../x.ts",
+            "/demo/%2e%2e/x.ts",
+            "/demo/%2E%2E/x",
+            "/demo/a%2fb",
+            "/a/%00",
+            "/demo/%ff.ts",
+            "/demo/..%5c..%5cetc",
+            "/%ff%fe.m3u8",
+        ] {
+            assert!(matches!(parse(p), Err(UrlError::Bad(_))), "{p}");
+        }
+        assert!(matches!(parse("/.m3u8"), Err(UrlError::NotFound(_))));
+        assert!(matches!(parse("/demo//x.ts"), Err(UrlError::NotFound(_))));
+        assert!(matches!(parse("/x.ts"), Err(UrlError::NotFound(_))));
+    }
+
+    /// Streams `x` (track `y_z`) and `x_y` (track `z`), and `a` (track `b`) beside `a_b`.
+    fn library() -> (impl Fn(&str) -> bool, impl Fn(&str, &str) -> bool) {
+        let tracks = [("x", "y_z"), ("x_y", "z"), ("a", "b"), ("a_b", "c")];
+        (
+            move |s: &str| tracks.iter().any(|(t, _)| *t == s),
+            move |s: &str, v: &str| tracks.contains(&(s, v)),
+        )
+    }
+
+    fn route_back(stream: &str, track: &str) -> Option<PlaylistTarget> {
+        let (has_stream, has_track) = library();
+        let form = media_form(stream, track, &has_stream, &has_track);
+        let link = absolute(&media(stream, track, form));
+        match parse(&link).unwrap().target {
+            Target::Playlist(name) => resolve_playlist(&name, &has_stream, &has_track),
+            Target::InStream { stream, path } => {
+                let track = path[0].strip_suffix(".m3u8")?.to_string();
+                (path.len() == 1 && has_track(&stream, &track))
+                    .then_some(PlaylistTarget::Media { stream, track })
+            }
+            _ => None,
+        }
+    }
+
+    #[test]
+    fn every_link_routes_back_to_its_own_stream() {
+        for (stream, track) in [("x", "y_z"), ("x_y", "z"), ("a", "b"), ("a_b", "c")] {
+            assert_eq!(
+                route_back(stream, track),
+                Some(PlaylistTarget::Media {
+                    stream: stream.into(),
+                    track: track.into()
+                }),
+                "{stream} {track}"
+            );
+        }
+        let (has_stream, has_track) = library();
+        // The seed's form where it is unambiguous, the in-stream form where not.
+        assert_eq!(
+            media_form("x_y", "z", &has_stream, &has_track),
+            MediaForm::Root
+        );
+        assert_eq!(
+            media_form("x", "y_z", &has_stream, &has_track),
+            MediaForm::InStream
+        );
+        assert_eq!(
+            media_form("a", "b", &has_stream, &has_track),
+            MediaForm::InStream
+        );
+    }
+
+    #[test]
+    fn file_uris_resolve_to_the_stream_from_either_form() {
+        assert_eq!(
+            file("my show", "low/seg 1.ts", MediaForm::Root, None),
+            "my%20show/low/seg%201.ts"
+        );
+        assert_eq!(
+            file("s", "low/a.ts", MediaForm::InStream, Some(7)),
+            "../g=7/s/low/a.ts"
+        );
+        let p = parse(&absolute(&file("s", "low/a.ts", MediaForm::Root, Some(7)))).unwrap();
+        assert_eq!(p.segment_number, Some(7));
+    }
+}
