@@ -5,7 +5,7 @@
 
 use std::collections::{BTreeMap, VecDeque};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, RwLock};
 use std::time::{Duration, Instant};
 
@@ -276,6 +276,9 @@ pub struct Library {
     loader_started: AtomicBool,
     /// Bumped whenever a name or a load state changes: masters re-check their links.
     generation: AtomicU64,
+    /// Loads running now, and the most ever running at once.
+    loads_running: AtomicUsize,
+    peak_loads_running: AtomicUsize,
 }
 
 /// Shortest time between two rescans of the root.
@@ -292,6 +295,8 @@ impl Library {
             queued: Notify::new(),
             loader_started: AtomicBool::new(false),
             generation: AtomicU64::new(0),
+            loads_running: AtomicUsize::new(0),
+            peak_loads_running: AtomicUsize::new(0),
         })
     }
 
@@ -434,7 +439,19 @@ impl Library {
         });
     }
 
+    /// The most streams ever measured at the same time (one, by design).
+    pub fn peak_concurrent_loads(&self) -> usize {
+        self.peak_loads_running.load(Ordering::SeqCst)
+    }
+
     async fn load(&self, slot: &Arc<Slot>) {
+        let running = self.loads_running.fetch_add(1, Ordering::SeqCst) + 1;
+        self.peak_loads_running.fetch_max(running, Ordering::SeqCst);
+        self.load_one(slot).await;
+        self.loads_running.fetch_sub(1, Ordering::SeqCst);
+    }
+
+    async fn load_one(&self, slot: &Arc<Slot>) {
         let root = self.config.root.clone();
         let name = slot.name.clone();
         let prober = self.config.prober.clone();

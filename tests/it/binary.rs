@@ -374,3 +374,78 @@ fn replicas_with_one_epoch_serve_identical_playlists() {
         assert_eq!(header(&ha, h), header(&hb, h), "{h}");
     }
 }
+
+/// Reads the server's log lines until one contains `needle` (at most `limit`).
+fn wait_for_log(server: &mut Server, needle: &str, limit: Duration) -> String {
+    let stderr = server.child.stderr.take().expect("stderr is piped");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        use std::io::BufRead;
+        for line in std::io::BufReader::new(stderr)
+            .lines()
+            .map_while(Result::ok)
+        {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let deadline = Instant::now() + limit;
+    let mut seen = String::new();
+    while let Some(left) = deadline.checked_duration_since(Instant::now()) {
+        match rx.recv_timeout(left) {
+            Ok(line) => {
+                seen.push_str(&line);
+                seen.push('\n');
+                if line.contains(needle) {
+                    return seen;
+                }
+            }
+            Err(_) => break,
+        }
+    }
+    panic!("no log line with {needle:?} within {limit:?}:\n{seen}");
+}
+
+#[test]
+fn sigterm_during_loading_exits_within_the_drain_limit() {
+    let dir = temp_dir("bin-term-loading");
+    let root = dir.join("static");
+    make_stream(&root, "show", &["lo"], "not_ts");
+    // An ffprobe that hangs, as one on a stuck network mount would.
+    let started = dir.join("ffprobe-started");
+    let fake = dir.join("ffprobe");
+    std::fs::write(
+        &fake,
+        format!("#!/bin/sh\ntouch '{}'\nexec sleep 30\n", started.display()),
+    )
+    .unwrap();
+    std::process::Command::new("chmod")
+        .args(["+x", &fake.to_string_lossy()])
+        .status()
+        .unwrap();
+    let mut server = start(&root, &["--ffprobe", &fake.to_string_lossy()]);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !started.exists() {
+        assert!(Instant::now() < deadline, "the fallback never ran");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let (status, took) = terminate(&mut server, Duration::from_secs(20));
+    assert!(status.success(), "{status}");
+    assert!(took < Duration::from_secs(7), "{took:?}");
+}
+
+#[test]
+fn a_future_epoch_is_announced() {
+    let root = temp_dir("bin-future-epoch").join("static");
+    make_stream(&root, "show", &["lo"], "av25");
+    let mut server = start(&root, &["--epoch", "2099-01-01T00:00:00Z"]);
+    let log = wait_for_log(&mut server, "in the future", Duration::from_secs(10));
+    assert!(log.contains("2099-01-01"), "{log}");
+    let (_, _, _) = request(server.port, "GET", "/show_lo.m3u8", &[]);
+    let (_, _, body) = request(server.port, "GET", "/streams.json", &[]);
+    let json: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(json[0]["starts_at"], "2099-01-01T00:00:00Z", "{json}");
+    let (_, _, page) = request(server.port, "GET", "/", &[]);
+    assert!(String::from_utf8_lossy(&page).contains("starts at 2099-01-01T00:00:00Z"));
+}

@@ -560,3 +560,88 @@ async fn playback_requests_do_not_rescan_the_root() {
     // An unknown name does rescan, and finds the new stream.
     assert_eq!(get(&app, "/newcomer_v.m3u8").await.status(), 200);
 }
+
+#[tokio::test]
+async fn requests_for_queued_streams_do_not_bypass_the_one_load_limit() {
+    let root = temp_dir("bounded-loads").join("static");
+    for name in ["s1", "s2", "s3", "s4"] {
+        make_stream(&root, name, &["v"], "av25");
+    }
+    let library = Library::new(LibraryConfig {
+        root,
+        window: 6,
+        epoch_unix: None,
+        prober: Prober {
+            mode: ProbeMode::Native,
+            ffprobe: None,
+        },
+    });
+    library.rescan().unwrap();
+    let app = App::new(library.clone(), Duration::from_secs(30));
+    let requests = ["/s4.m3u8", "/s3_v.m3u8", "/s2.m3u8", "/s1_v.m3u8"].map(|p| get(&app, p));
+    for res in futures_util::future::join_all(requests).await {
+        assert_eq!(res.status(), 200);
+    }
+    assert_eq!(library.peak_concurrent_loads(), 1);
+}
+
+#[tokio::test]
+async fn a_failed_stream_loads_again_once_its_files_are_fixed() {
+    let (app, root) = app("retry", |root| {
+        make_stream(root, "broken", &["v"], "av25");
+        std::fs::remove_file(root.join("broken/v/seg_002.ts")).unwrap();
+    })
+    .await;
+    let res = get(&app, "/broken_v.m3u8").await;
+    assert_eq!(res.status(), 500);
+    assert!(body(&res).contains("seg_002.ts"), "{}", body(&res));
+    std::fs::copy(
+        crate::util::fixture("av25/seg_002.ts"),
+        root.join("broken/v/seg_002.ts"),
+    )
+    .unwrap();
+    assert_eq!(app.library.rescan().unwrap(), 1);
+    let slot = app.library.get("broken").unwrap();
+    let state = slot.settled(Duration::from_secs(30)).await;
+    assert!(matches!(state, StreamState::Ready(_)), "{state:?}");
+    assert_eq!(get(&app, "/broken_v.m3u8").await.status(), 200);
+}
+
+#[tokio::test]
+async fn aes_keys_without_iv_carry_the_iv_the_source_implied() {
+    let (app, _) = app("implied-iv", |root| {
+        make_stream(root, "enc", &["v"], "av25");
+        let playlist = root.join("enc/v/index.m3u8");
+        let text = std::fs::read_to_string(&playlist).unwrap().replace(
+            "#EXT-X-MEDIA-SEQUENCE:0\n",
+            "#EXT-X-MEDIA-SEQUENCE:7\n#EXT-X-KEY:METHOD=AES-128,URI=\"key.bin\"\n",
+        );
+        assert!(text.contains("METHOD=AES-128"));
+        std::fs::write(&playlist, text).unwrap();
+        std::fs::write(root.join("enc/v/key.bin"), [7u8; 16]).unwrap();
+    })
+    .await;
+    // Far enough for the window to span a loop point.
+    let text = body(&get(&app, "/enc_v.m3u8?now=1700000100000").await);
+    let n = 5;
+    let mut uri_ivs = Vec::new();
+    let mut iv = None;
+    for line in text.lines() {
+        if let Some(k) = line.strip_prefix("#EXT-X-KEY:") {
+            assert!(k.contains("URI=\"enc/v/key.bin\""), "{k}");
+            iv = k.split(",IV=").nth(1).map(str::to_string);
+        } else if !line.starts_with('#') {
+            uri_ivs.push((
+                line.to_string(),
+                iv.take().expect("a KEY before every segment"),
+            ));
+        }
+    }
+    assert!(uri_ivs.len() >= 6, "{text}");
+    for (uri, iv) in uri_ivs {
+        let i: u64 = uri[uri.len() - 6..uri.len() - 3].parse().unwrap();
+        assert!(i < n);
+        assert_eq!(iv, format!("0x{:032x}", 7 + i), "{uri}");
+    }
+    assert_eq!(get(&app, "/enc/v/key.bin").await.status(), 200);
+}
