@@ -8,12 +8,36 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# Installs Debian packages (as root) for the commands given that are missing.
+need() {
+  local missing=()
+  for pair in "$@"; do
+    local cmd=${pair%%:*} pkg=${pair#*:}
+    command -v "$cmd" >/dev/null || [ -x "/usr/sbin/$cmd" ] || missing+=($pkg)
+  done
+  if [ ${#missing[@]} -gt 0 ]; then
+    if [ "$(id -u)" = 0 ]; then
+      apt-get update -qq
+      DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+    else
+      echo "missing: ${missing[*]} (install them, or run as root to have them installed)" >&2
+      exit 1
+    fi
+  fi
+}
+
+echo "== test dependencies"
+# ffprobe is the reference some behaviour tests compare against.
+need ffprobe:ffmpeg
+
 echo "== cargo fmt --check"
 cargo fmt --all -- --check
 echo "== cargo clippy"
 cargo clippy --all-targets -- -D warnings
 echo "== cargo test"
 cargo test --all-targets
+echo "== cargo doc"
+RUSTDOCFLAGS="-D warnings" cargo doc --no-deps --quiet
 
 if [ "${SKIP_PLAYERS:-0}" = 1 ]; then
   echo "== players: skipped (SKIP_PLAYERS=1)"
@@ -21,20 +45,7 @@ if [ "${SKIP_PLAYERS:-0}" = 1 ]; then
 fi
 
 echo "== players: dependencies"
-missing=()
-command -v chromium >/dev/null || missing+=(chromium)
-command -v ffmpeg >/dev/null || missing+=(ffmpeg)
-command -v node >/dev/null || missing+=(nodejs npm)
-command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || missing+=(nginx)
-if [ ${#missing[@]} -gt 0 ]; then
-  if [ "$(id -u)" = 0 ]; then
-    apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
-  else
-    echo "missing: ${missing[*]} (install them, or run as root to have them installed)" >&2
-    exit 1
-  fi
-fi
+need chromium:chromium ffmpeg:ffmpeg node:"nodejs npm" nginx:nginx
 (cd tests/player && npm ci --no-audit --no-fund --loglevel=error)
 cargo build --release --quiet
 

@@ -10,7 +10,7 @@ use crate::probe::ProbeMode;
 /// Serves pre-segmented HLS streams as if they were live.
 ///
 /// Every directory under --static holding an abr.m3u8 is a stream, looped
-/// forever as a sliding-window live playlist. Master: /<stream>.m3u8.
+/// forever as a sliding-window live playlist. Master: `/<stream>.m3u8`.
 #[derive(Debug, Parser)]
 #[command(name = "pseudolive", version, args_conflicts_with_subcommands = true)]
 pub struct Cli {
