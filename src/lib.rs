@@ -18,6 +18,7 @@ pub mod probe;
 pub mod probe_cmd;
 pub mod progress;
 pub mod source;
+pub mod tags;
 pub mod ticks;
 pub mod timeline;
 pub mod urls;

@@ -10,6 +10,7 @@ use percent_encoding::percent_decode_str;
 use crate::model::{Key, Map, Resource, Segment, Stream, Track, TrackKind};
 use crate::probe::Prober;
 use crate::source::{self, SourceError};
+use crate::tags;
 use crate::ticks::{HZ, Ticks};
 use crate::urls::MASTER_FILE;
 
@@ -268,8 +269,16 @@ fn load_track(
     if !path.is_file() {
         return Err(SourceError::new(&path, "variant playlist missing"));
     }
-    let pl = source::read_media(&path)?;
+    let (text, pl) = source::read_media_text(&path)?;
     check_inside(&path, real_root)?;
+    let mut tags = tags::scan(&text);
+    if tags.segments.len() != pl.segments.len() {
+        tracing::warn!(file = %path.display(), "cannot tell which tags belong to which segment; source tags dropped");
+        tags.segments = vec![(Vec::new(), None); pl.segments.len()];
+    }
+    if !tags.dropped.is_empty() {
+        tracing::info!(file = %path.display(), "not carried into the live playlist: {}", tags.dropped.join(", "));
+    }
     let base = rel.parent().unwrap_or(Path::new(""));
     let mut inputs = source::segment_inputs(&path, &pl);
     let mut rels = Vec::with_capacity(pl.segments.len());
@@ -302,7 +311,14 @@ fn load_track(
     let mut key: Option<Key> = None;
     let mut map: Option<Map> = None;
     let mut segments = Vec::with_capacity(pl.segments.len());
-    for (i, ((seg, m), seg_rel)) in pl.segments.iter().zip(&measured).zip(&rels).enumerate() {
+    for (i, (((seg, m), seg_rel), (seg_tags, source_pdt_ms))) in pl
+        .segments
+        .iter()
+        .zip(&measured)
+        .zip(&rels)
+        .zip(tags.segments)
+        .enumerate()
+    {
         if let Some(k) = &seg.key {
             key = Some(Key {
                 method: k.method.to_string(),
@@ -346,13 +362,15 @@ fn load_track(
             discontinuity: seg.discontinuity,
             key,
             map: map.clone(),
-            tags: seg.unknown_tags.iter().map(|t| t.to_string()).collect(),
+            tags: seg_tags,
+            source_pdt_ms,
         });
     }
     Ok(Track {
         name: track_name(rel),
         kind,
         segments,
+        header_tags: tags.header,
     })
 }
 

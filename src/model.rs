@@ -69,8 +69,12 @@ pub struct Segment {
     pub key: Option<Key>,
     /// `EXT-X-MAP` in force.
     pub map: Option<Map>,
-    /// Other segment-level tag lines of the source, in order (e.g. `#EXT-X-CUE-OUT:30`).
+    /// Other segment-level tag lines of the source, verbatim and in order
+    /// (`#EXT-X-CUE-OUT:30`, `#EXT-X-DATERANGE:…`, `#EXT-X-GAP`, …).
     pub tags: Vec<String>,
+    /// The source's program date-time of this segment (its own tag, or the
+    /// last one plus the `#EXTINF`s since), Unix milliseconds.
+    pub source_pdt_ms: Option<i64>,
 }
 
 /// What a track carries.
@@ -91,6 +95,8 @@ pub struct Track {
     pub kind: TrackKind,
     /// Segments in source order: one loop.
     pub segments: Vec<Segment>,
+    /// Playlist-level tags kept from the source (`EXT-X-START`, `EXT-X-INDEPENDENT-SEGMENTS`).
+    pub header_tags: Vec<String>,
 }
 
 impl Track {
@@ -181,8 +187,10 @@ impl Stream {
                         key: None,
                         map: None,
                         tags: Vec::new(),
+                        source_pdt_ms: None,
                     })
                     .collect(),
+                header_tags: Vec::new(),
             })
             .collect();
         Stream::new(name, String::new(), tracks)

@@ -7,6 +7,7 @@ use std::fmt::Write;
 use chrono::DateTime;
 
 use crate::model::{ByteRange, Key, Map, Resource, Stream, Track};
+use crate::tags;
 use crate::ticks::Ticks;
 use crate::timeline::Window;
 use crate::urls::{self, MediaForm};
@@ -95,6 +96,9 @@ pub fn render_media(req: &MediaRequest<'_>) -> String {
          #EXT-X-MEDIA-SEQUENCE:{}\n#EXT-X-DISCONTINUITY-SEQUENCE:{}\n",
         stream.version, stream.target_duration_s, window.first, window.discontinuity_sequence
     );
+    for tag in &track.header_tags {
+        let _ = writeln!(out, "{tag}");
+    }
     let mut previous = None;
     for g in window.first..=window.last {
         let seg = &track.segments[(g % n) as usize];
@@ -115,10 +119,19 @@ pub fn render_media(req: &MediaRequest<'_>) -> String {
         {
             write_map(&mut out, &stream.name, map, form);
         }
+        let start_unix = anchor_unix + schedule.start_of(g);
         if (g == window.first || discontinuity)
-            && let Some(pdt) = date_time(anchor_unix + schedule.start_of(g))
+            && let Some(pdt) = date_time(start_unix)
         {
             let _ = writeln!(out, "#EXT-X-PROGRAM-DATE-TIME:{pdt}");
+        }
+        for tag in &seg.tags {
+            let live_pdt_ms = start_unix.as_ms() as i64;
+            let _ = writeln!(
+                out,
+                "{}",
+                tags::for_loop(tag, g / n, live_pdt_ms, seg.source_pdt_ms)
+            );
         }
         if let Some(r) = seg.byte_range {
             write_byte_range(&mut out, r);

@@ -113,6 +113,11 @@ pub fn read_playlist(path: &Path) -> Result<Playlist, SourceError> {
 
 /// Parses a media playlist and checks it has segments.
 pub fn read_media(path: &Path) -> Result<MediaPlaylist, SourceError> {
+    read_media_text(path).map(|(_, pl)| pl)
+}
+
+/// Reads and parses a media playlist: its normalised text and the parse.
+pub fn read_media_text(path: &Path) -> Result<(String, MediaPlaylist), SourceError> {
     let text = read_playlist_text(path)?;
     let pl = match m3u8_rs::parse_media_playlist_res(text.as_bytes()) {
         Ok(pl) => pl,
@@ -123,7 +128,7 @@ pub fn read_media(path: &Path) -> Result<MediaPlaylist, SourceError> {
             ));
         }
     };
-    check_media(path, pl)
+    Ok((text, check_media(path, pl)?))
 }
 
 /// Checks that a media playlist can be served: it has segments, none by byte

@@ -645,3 +645,57 @@ async fn aes_keys_without_iv_carry_the_iv_the_source_implied() {
     }
     assert_eq!(get(&app, "/enc/v/key.bin").await.status(), 200);
 }
+
+#[tokio::test]
+async fn ad_markers_appear_before_the_same_segment_on_every_loop() {
+    let (app, _) = app("ad-tags", |root| {
+        make_stream(root, "ads", &["v"], "av25");
+        let playlist = root.join("ads/v/index.m3u8");
+        let text = std::fs::read_to_string(&playlist).unwrap();
+        let text = text
+            .replacen(
+                "#EXT-X-MEDIA-SEQUENCE:0\n",
+                "#EXT-X-MEDIA-SEQUENCE:0\n#EXT-X-INDEPENDENT-SEGMENTS\n\
+                 #EXT-X-PROGRAM-DATE-TIME:2020-01-01T00:00:00.000Z\n",
+                1,
+            )
+            .replace(
+                "seg_000.ts\n",
+                "seg_000.ts\n#EXT-X-CUE-OUT:4\n#EXT-X-DATERANGE:ID=\"ad\",CLASS=\"x\",\
+                 START-DATE=\"2020-01-01T00:00:02.000Z\",DURATION=4\n",
+            )
+            .replace("seg_002.ts\n", "seg_002.ts\n#EXT-X-CUE-IN\n");
+        std::fs::write(&playlist, text).unwrap();
+    })
+    .await;
+    let mut ids = std::collections::BTreeSet::new();
+    // Two loops apart (10 s each), so the window holds the tags of different loops.
+    for now in [1_700_000_100_000u64, 1_700_000_110_000, 1_700_000_120_000] {
+        let text = body(&get(&app, &format!("/ads_v.m3u8?now={now}")).await);
+        assert!(text.contains("#EXT-X-INDEPENDENT-SEGMENTS\n"), "{text}");
+        let lines: Vec<&str> = text.lines().collect();
+        for (i, line) in lines.iter().enumerate() {
+            let next_uri = lines[i..].iter().find(|l| !l.starts_with('#')).unwrap();
+            if line.starts_with("#EXT-X-CUE-OUT") || line.starts_with("#EXT-X-DATERANGE") {
+                assert!(next_uri.ends_with("seg_001.ts"), "{line} before {next_uri}");
+            }
+            if *line == "#EXT-X-CUE-IN" {
+                assert!(next_uri.ends_with("seg_003.ts"), "{line} before {next_uri}");
+            }
+            if line.ends_with("seg_001.ts") {
+                assert!(
+                    lines[..i]
+                        .iter()
+                        .rev()
+                        .take(3)
+                        .any(|l| l.starts_with("#EXT-X-CUE-OUT"))
+                );
+            }
+            if let Some(attrs) = line.strip_prefix("#EXT-X-DATERANGE:") {
+                ids.insert(attrs.split('"').nth(1).unwrap().to_string());
+            }
+        }
+    }
+    assert!(ids.len() >= 3, "{ids:?}");
+    assert!(ids.iter().all(|id| id.starts_with("ad-")), "{ids:?}");
+}
