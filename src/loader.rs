@@ -94,13 +94,40 @@ fn slash_path(rel: &Path) -> String {
         .join("/")
 }
 
-/// The URL name of a track: the directory of its playlist, else the file stem.
-fn track_name(rel: &Path) -> String {
-    let dir = rel.parent().and_then(|p| p.file_name());
-    let stem = rel.file_stem();
-    dir.or(stem)
-        .map(|s| s.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "track".into())
+/// The URL names of the tracks, from the source, never from positions: the
+/// directory of the playlist when no other playlist shares it, else the file
+/// stem, else a rendition's NAME (or GROUP-ID), else directory and stem.
+fn track_names(sources: &[(PathBuf, TrackKind, Option<String>)]) -> Vec<String> {
+    let text = |s: Option<&std::ffi::OsStr>| s.map(|s| s.to_string_lossy().into_owned());
+    let dir = |rel: &Path| text(rel.parent().and_then(|p| p.file_name()));
+    let stem = |rel: &Path| text(rel.file_stem()).unwrap_or_else(|| "track".into());
+    let shares_dir = |i: usize| {
+        let mine = sources[i].0.parent();
+        sources
+            .iter()
+            .enumerate()
+            .any(|(j, (r, _, _))| j != i && r.parent() == mine)
+    };
+    let stems: Vec<String> = sources.iter().map(|(r, _, _)| stem(r)).collect();
+    let dirs: Vec<Option<String>> = sources.iter().map(|(r, _, _)| dir(r)).collect();
+    let unique_dir = |i: usize| dirs.iter().filter(|d| **d == dirs[i]).count() == 1;
+    let mut names: Vec<String> = Vec::with_capacity(sources.len());
+    for (i, (_, _, label)) in sources.iter().enumerate() {
+        let candidates = [
+            dirs[i].clone().filter(|_| !shares_dir(i) && unique_dir(i)),
+            Some(stems[i].clone()).filter(|s| stems.iter().filter(|t| *t == s).count() == 1),
+            label.clone(),
+            dirs[i].as_ref().map(|d| format!("{d}-{}", stems[i])),
+        ];
+        let taken = |n: &String| names.contains(n);
+        let name = candidates
+            .into_iter()
+            .flatten()
+            .find(|n| !n.is_empty() && !taken(n))
+            .unwrap_or_else(|| format!("{}-{i}", stems[i]));
+        names.push(name);
+    }
+    names
 }
 
 /// Loads the stream `name` under `root`. Every error names the file at fault.
@@ -137,43 +164,51 @@ pub fn load_stream(root: &Path, name: &str, prober: &Prober) -> Result<Loaded, S
         tracing::info!(file = %master_path.display(), "I-frame playlists are not served live; dropped from the master");
     }
 
-    // Every playlist to serve live: variants in master order, then renditions.
-    let mut uris: Vec<(String, TrackKind)> = Vec::new();
+    // Every playlist to serve live: variants in master order, then
+    // renditions; one track per file, however many entries name it.
     let variants = master
         .variants
         .iter()
         .filter(|v| !v.is_i_frame)
-        .map(|v| (v.uri.clone(), TrackKind::Variant));
-    let renditions = master
-        .alternatives
-        .iter()
-        .filter_map(|a| a.uri.clone())
-        .map(|u| (u, TrackKind::Rendition));
-    for (uri, kind) in variants.chain(renditions) {
-        if !uris.iter().any(|(u, _)| *u == uri) {
-            uris.push((uri, kind));
+        .map(|v| (v.uri.clone(), TrackKind::Variant, None));
+    let renditions = master.alternatives.iter().filter_map(|a| {
+        let label = if a.name.is_empty() {
+            a.group_id.clone()
+        } else {
+            a.name.clone()
+        };
+        a.uri
+            .clone()
+            .map(|u| (u, TrackKind::Rendition, Some(label)))
+    });
+    let mut master_uris: Vec<(String, usize)> = Vec::new();
+    let mut sources: Vec<(PathBuf, TrackKind, Option<String>)> = Vec::new();
+    for (uri, kind, label) in variants.chain(renditions) {
+        let rel = resolve(&dir, Path::new(""), &uri, &master_path)?;
+        let index = match sources.iter().position(|(r, _, _)| *r == rel) {
+            Some(i) => i,
+            None => {
+                sources.push((rel, kind, label));
+                sources.len() - 1
+            }
+        };
+        if !master_uris.iter().any(|(u, _)| *u == uri) {
+            master_uris.push((uri, index));
         }
     }
+    let names = track_names(&sources);
 
     let real_root = std::fs::canonicalize(root)
         .map_err(|e| SourceError::new(root, format!("cannot resolve: {e}")))?;
-    let mut tracks: Vec<Track> = Vec::with_capacity(uris.len());
-    let mut playlists = Vec::with_capacity(uris.len());
-    for (uri, kind) in &uris {
-        let rel = resolve(&dir, Path::new(""), uri, &master_path)?;
-        let mut track = load_track(&dir, &rel, *kind, prober, &real_root)?;
-        if tracks.iter().any(|t| t.name == track.name) {
-            track.name = format!("{}-{}", track.name, tracks.len());
-        }
+    let mut tracks: Vec<Track> = Vec::with_capacity(sources.len());
+    let mut playlists = Vec::with_capacity(sources.len());
+    for ((rel, kind, _), name) in sources.iter().zip(names) {
+        let mut track = load_track(&dir, rel, *kind, prober, &real_root)?;
+        track.name = name;
         tracks.push(track);
-        playlists.push(dir.join(&rel));
+        playlists.push(dir.join(rel));
     }
     check_alignment(name, &tracks, &playlists)?;
-    let master_uris = uris
-        .iter()
-        .enumerate()
-        .map(|(i, (u, _))| (u.clone(), i))
-        .collect();
     Ok(Loaded {
         stream: Stream::new(name, master_text, tracks),
         master_uris,
@@ -367,7 +402,7 @@ fn load_track(
         });
     }
     Ok(Track {
-        name: track_name(rel),
+        name: String::new(),
         kind,
         segments,
         header_tags: tags.header,
@@ -386,6 +421,50 @@ mod tests {
             keyformat: keyformat.map(str::to_string),
             keyformatversions: None,
         }
+    }
+
+    fn names(sources: &[(&str, TrackKind, Option<&str>)]) -> Vec<String> {
+        let sources: Vec<_> = sources
+            .iter()
+            .map(|(p, k, l)| (PathBuf::from(p), *k, l.map(str::to_string)))
+            .collect();
+        track_names(&sources)
+    }
+
+    #[test]
+    fn track_names_come_from_the_source() {
+        use TrackKind::{Rendition as R, Variant as V};
+        // One playlist per directory: the directory.
+        assert_eq!(
+            names(&[("1000k/index.m3u8", V, None), ("2000k/index.m3u8", V, None)]),
+            ["1000k", "2000k"]
+        );
+        // Renditions sharing a directory: their file stems.
+        assert_eq!(
+            names(&[
+                ("v/index.m3u8", V, None),
+                ("audio/en.m3u8", R, Some("English")),
+                ("audio/fr.m3u8", R, Some("Français")),
+            ]),
+            ["v", "en", "fr"]
+        );
+        // Same stems in one directory: the rendition's NAME.
+        assert_eq!(
+            names(&[
+                ("a/index.m3u8", V, None),
+                ("a/x/index.m3u8", R, Some("aud")),
+                ("b/x/index.m3u8", R, Some("sub")),
+            ]),
+            ["a", "aud", "sub"]
+        );
+        // Playlists at the stream root (ffmpeg's default): the stems.
+        assert_eq!(
+            names(&[
+                ("stream_0.m3u8", V, None),
+                ("stream_2.m3u8", R, Some("audio"))
+            ]),
+            ["stream_0", "stream_2"]
+        );
     }
 
     #[test]
