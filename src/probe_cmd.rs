@@ -102,7 +102,40 @@ fn jobs_for(path: &Path) -> Result<Vec<Job>, SourceError> {
     }])
 }
 
-/// Runs the command; `Ok(false)` when some segment could not be measured.
+/// For a stream directory (one holding an `abr.m3u8`), loads it exactly as
+/// the server would and logs why the server would refuse it; false then.
+fn check_stream(path: &Path, prober: &Prober) -> bool {
+    if !path.join(crate::urls::MASTER_FILE).is_file() {
+        return true;
+    }
+    let (Some(root), Some(name)) = (path.parent(), path.file_name()) else {
+        return true;
+    };
+    let root = if root.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        root
+    };
+    match crate::loader::load_stream(root, &name.to_string_lossy(), prober) {
+        Ok(loaded) => {
+            tracing::info!(
+                stream = %loaded.stream.name,
+                "the server would serve this stream: {} tracks, {} segments per loop, {:.3} s loop",
+                loaded.stream.tracks.len(),
+                loaded.stream.schedule.len(),
+                loaded.stream.schedule.loop_duration().as_secs_f64()
+            );
+            true
+        }
+        Err(e) => {
+            tracing::error!("the server would refuse this stream: {e}");
+            false
+        }
+    }
+}
+
+/// Runs the command; `Ok(false)` when some segment could not be measured or
+/// a stream directory would be refused by the server.
 pub fn run(
     prober: &Prober,
     paths: &[PathBuf],
@@ -118,6 +151,7 @@ pub fn run(
         )?;
     }
     for path in paths {
+        all_ok &= check_stream(path, prober);
         let jobs = match jobs_for(path) {
             Ok(jobs) => jobs,
             Err(e) => {

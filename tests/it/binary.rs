@@ -449,3 +449,37 @@ fn a_future_epoch_is_announced() {
     let (_, _, page) = request(server.port, "GET", "/", &[]);
     assert!(String::from_utf8_lossy(&page).contains("starts at 2099-01-01T00:00:00Z"));
 }
+
+#[test]
+fn probe_says_when_the_server_would_refuse_a_stream() {
+    let root = temp_dir("probe-refuse").join("static");
+    make_stream(&root, "uneven", &["lo", "hi"], "av25");
+    // One variant a segment short: every segment measures, the stream is refused.
+    let playlist = root.join("uneven/hi/index.m3u8");
+    let text = std::fs::read_to_string(&playlist).unwrap();
+    let cut = text.rfind("#EXTINF").unwrap();
+    std::fs::write(&playlist, &text[..cut]).unwrap();
+    let out = Command::new(BIN)
+        .args(["probe"])
+        .arg(root.join("uneven"))
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{err}");
+    assert!(
+        err.contains("would refuse") && err.contains("hi/index.m3u8"),
+        "{err}"
+    );
+    // A good stream still exits 0.
+    make_stream(&root, "fine", &["lo", "hi"], "av25");
+    let out = Command::new(BIN)
+        .args(["probe"])
+        .arg(root.join("fine"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
