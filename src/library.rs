@@ -13,7 +13,7 @@ use bytes::Bytes;
 use tokio::sync::{Notify, watch};
 
 use crate::loader::{self, Loaded};
-use crate::model::Stream;
+use crate::model::{Stream, TrackTiming};
 use crate::playlist::{self, MediaRequest};
 use crate::probe::Prober;
 use crate::source::SourceError;
@@ -158,6 +158,25 @@ impl LiveStream {
             .window_at(now_unix.saturating_sub(anchor_unix), rule)
     }
 
+    /// The window of track `index`: the stream's window, or for a track on
+    /// its own schedule, its segments covering the same span of time.
+    pub fn track_window(
+        &self,
+        index: usize,
+        anchor_unix: Ticks,
+        now_unix: Ticks,
+        rule: WindowRule,
+    ) -> Window {
+        let window = self.window(anchor_unix, now_unix, rule);
+        match &self.stream.tracks[index].timing {
+            TrackTiming::Own(own) => {
+                let t = now_unix.saturating_sub(anchor_unix);
+                own.window_like(&self.stream.schedule, window, t)
+            }
+            _ => window,
+        }
+    }
+
     /// The media playlist of track `index`. `cacheable` when `now_unix` is
     /// the server clock's and the rule the default: real-time renderings of
     /// the default window are kept until the window moves, others never.
@@ -170,7 +189,7 @@ impl LiveStream {
         rule: WindowRule,
         cacheable: bool,
     ) -> Rendered {
-        let window = self.window(anchor_unix, now_unix, rule);
+        let window = self.track_window(index, anchor_unix, now_unix, rule);
         let key = CacheKey { form, window };
         let slot = &self.cache[index];
         let cacheable = cacheable && rule == self.default_rule;

@@ -216,49 +216,90 @@ pub fn load_stream(root: &Path, name: &str, prober: &Prober) -> Result<Loaded, S
     })
 }
 
-/// Every track must have the reference's (the first variant's) segment
-/// count and discontinuity points; loop lengths that differ are logged.
+/// Largest difference in loop length a track segmented differently from the
+/// reference may have: it is absorbed by its last segment.
+const LOOP_TOLERANCE: Ticks = Ticks::from_ms(250);
+
+/// Checks that every track can share the reference's (the first variant's)
+/// clock: a track segmented differently must loop in the same time (within
+/// [`LOOP_TOLERANCE`]) with as many discontinuities per loop; a track
+/// segmented alike whose durations differ is logged.
 fn check_alignment(name: &str, tracks: &[Track], playlists: &[PathBuf]) -> Result<(), SourceError> {
     let reference = &tracks[0];
     let n = reference.segments.len();
-    let disc = |t: &Track, i: usize| t.segments[i].discontinuity;
+    let disc = |t: &Track| {
+        t.segments
+            .iter()
+            .skip(1)
+            .filter(|s| s.discontinuity)
+            .count()
+    };
+    let (ref_loop, ref_disc) = (reference.loop_duration(), disc(reference));
     for (track, playlist) in tracks.iter().zip(playlists).skip(1) {
-        if track.segments.len() != n {
+        let own_loop = track.loop_duration();
+        let aligned = track.segments.len() == n
+            && (1..n)
+                .all(|i| track.segments[i].discontinuity == reference.segments[i].discontinuity);
+        if aligned {
+            let worst = track
+                .segments
+                .iter()
+                .zip(&reference.segments)
+                .map(|(a, b)| a.duration.0.abs_diff(b.duration.0))
+                .max()
+                .unwrap_or(0);
+            if worst > HZ / 1000 {
+                tracing::warn!(
+                    stream = name,
+                    "variant {}'s segments differ from variant {}'s by up to {:.3} s (loops of {:.3} s and {:.3} s): \
+                     listed on {}'s timeline, with a program date-time on every segment",
+                    track.name,
+                    reference.name,
+                    Ticks(worst).as_secs_f64(),
+                    own_loop.as_secs_f64(),
+                    ref_loop.as_secs_f64(),
+                    reference.name,
+                );
+            }
+            continue;
+        }
+        if disc(track) != ref_disc {
             return Err(SourceError::new(
                 playlist,
                 format!(
-                    "variant {} has {} segments but variant {} has {n}: all variants must have the same segments",
+                    "variant {} has {} discontinuities per loop but variant {} has {ref_disc}: \
+                     their discontinuity sequences would disagree",
                     track.name,
-                    track.segments.len(),
+                    disc(track),
                     reference.name
                 ),
             ));
         }
-        if let Some(i) = (1..n).find(|&i| disc(track, i) != disc(reference, i)) {
-            let has = disc(track, i);
+        if own_loop.0.abs_diff(ref_loop.0) > LOOP_TOLERANCE.0 {
             return Err(SourceError::new(
                 playlist,
                 format!(
-                    "variant {} {} a discontinuity before segment {i} but variant {} {}",
+                    "variant {} loops in {:.3} s ({} segments) but variant {} in {:.3} s ({n} segments): \
+                     a track segmented differently must loop in the same time to within {:.3} s",
                     track.name,
-                    if has { "has" } else { "lacks" },
+                    own_loop.as_secs_f64(),
+                    track.segments.len(),
                     reference.name,
-                    if has { "does not" } else { "has one" },
+                    ref_loop.as_secs_f64(),
+                    LOOP_TOLERANCE.as_secs_f64(),
                 ),
             ));
         }
-        let (own, theirs) = (track.loop_duration(), reference.loop_duration());
-        if own.0.abs_diff(theirs.0) > HZ / 24 {
-            tracing::warn!(
-                stream = name,
-                "variant {} loops in {:.3} s, variant {} in {:.3} s: it is scheduled on {}'s timeline",
-                track.name,
-                own.as_secs_f64(),
-                reference.name,
-                theirs.as_secs_f64(),
-                reference.name
-            );
-        }
+        tracing::info!(
+            stream = name,
+            "variant {} is segmented differently from variant {} ({} segments, {:.3} s, against {n}, {:.3} s): \
+             it gets its own media sequence numbers on the same clock",
+            track.name,
+            reference.name,
+            track.segments.len(),
+            own_loop.as_secs_f64(),
+            ref_loop.as_secs_f64(),
+        );
     }
     Ok(())
 }
@@ -406,6 +447,7 @@ fn load_track(
         kind,
         segments,
         header_tags: tags.header,
+        timing: crate::model::TrackTiming::Shared,
     })
 }
 

@@ -4,7 +4,7 @@
 //! their path relative to the stream directory).
 
 use crate::probe::Method;
-use crate::ticks::Ticks;
+use crate::ticks::{HZ, Ticks};
 use crate::timeline::Schedule;
 
 /// A file of a stream, or a resource outside it.
@@ -97,6 +97,25 @@ pub struct Track {
     pub segments: Vec<Segment>,
     /// Playlist-level tags kept from the source (`EXT-X-START`, `EXT-X-INDEPENDENT-SEGMENTS`).
     pub header_tags: Vec<String>,
+    /// How the track is timed against the stream's clock (set by [`Stream::new`]).
+    pub timing: TrackTiming,
+}
+
+/// How a track is laid on the stream's clock.
+#[derive(Debug, Clone, Default)]
+pub enum TrackTiming {
+    /// Segmented like the reference and as long: the stream's schedule, its
+    /// own durations as `#EXTINF`.
+    #[default]
+    Shared,
+    /// Segmented like the reference, but its segments last a little longer
+    /// or shorter: the stream's schedule, its own `#EXTINF`, and a program
+    /// date-time on every segment so the two never disagree.
+    SharedWithOwnDurations,
+    /// Segmented differently (more or fewer segments, other discontinuity
+    /// points): its own schedule, fitted to the reference's loop length, so
+    /// it lists the same span of time without drifting.
+    Own(Schedule),
 }
 
 impl Track {
@@ -121,6 +140,10 @@ pub struct Stream {
     pub target_duration_s: u64,
     /// `EXT-X-VERSION` the media playlists need.
     pub version: u8,
+    /// A program date-time on every segment of every playlist: some variant's
+    /// durations differ from the schedule's, and every variant must show the
+    /// same date-time for the same media sequence number.
+    pub pdt_every_segment: bool,
 }
 
 impl Stream {
@@ -147,11 +170,39 @@ impl Stream {
         } else {
             3
         };
-        let reference = &tracks[0].segments;
-        let durations: Vec<Ticks> = reference.iter().map(|s| s.duration).collect();
-        let discontinuities: Vec<bool> = reference.iter().map(|s| s.discontinuity).collect();
-        let schedule = Schedule::new(&durations, &discontinuities);
+        let durations = |t: &Track| t.segments.iter().map(|s| s.duration).collect::<Vec<_>>();
+        let discontinuities = |t: &Track| {
+            t.segments
+                .iter()
+                .map(|s| s.discontinuity)
+                .collect::<Vec<_>>()
+        };
+        let schedule = Schedule::new(&durations(&tracks[0]), &discontinuities(&tracks[0]));
+        let mut tracks = tracks;
+        let reference_disc = discontinuities(&tracks[0]);
+        let reference_durations = durations(&tracks[0]);
+        for track in &mut tracks {
+            let (own, disc) = (durations(track), discontinuities(track));
+            track.timing = if own.len() != reference_durations.len() || disc != reference_disc {
+                match Schedule::fitted(&own, &disc, schedule.loop_duration()) {
+                    Some(fitted) => TrackTiming::Own(fitted),
+                    None => TrackTiming::Own(Schedule::new(&own, &disc)),
+                }
+            } else if own
+                .iter()
+                .zip(&reference_durations)
+                .any(|(a, b)| a.0.abs_diff(b.0) > HZ / 1000)
+            {
+                TrackTiming::SharedWithOwnDurations
+            } else {
+                TrackTiming::Shared
+            };
+        }
+        let pdt_every_segment = tracks
+            .iter()
+            .any(|t| matches!(t.timing, TrackTiming::SharedWithOwnDurations));
         Stream {
+            pdt_every_segment,
             name: name.to_string(),
             master,
             tracks,
@@ -191,9 +242,18 @@ impl Stream {
                     })
                     .collect(),
                 header_tags: Vec::new(),
+                timing: TrackTiming::Shared,
             })
             .collect();
         Stream::new(name, String::new(), tracks)
+    }
+
+    /// The schedule a track is listed on.
+    pub fn schedule_of<'a>(&'a self, track: &'a Track) -> &'a Schedule {
+        match &track.timing {
+            TrackTiming::Own(schedule) => schedule,
+            _ => &self.schedule,
+        }
     }
 
     /// The track called `name`.

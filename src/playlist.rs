@@ -6,7 +6,7 @@ use std::fmt::Write;
 
 use chrono::DateTime;
 
-use crate::model::{ByteRange, Key, Map, Resource, Stream, Track};
+use crate::model::{ByteRange, Key, Map, Resource, Stream, Track, TrackTiming};
 use crate::tags;
 use crate::ticks::Ticks;
 use crate::timeline::Window;
@@ -86,8 +86,10 @@ pub fn render_media(req: &MediaRequest<'_>) -> String {
         anchor_unix,
         form,
     } = *req;
-    let schedule = &stream.schedule;
+    let schedule = stream.schedule_of(track);
     let n = track.segments.len() as u64;
+    let pdt_every_segment = stream.pdt_every_segment;
+    let own_schedule = matches!(track.timing, TrackTiming::Own(_));
     let count = (window.last - window.first + 1) as usize;
     let mut out = String::with_capacity(160 + 96 * count);
     let _ = write!(
@@ -120,7 +122,7 @@ pub fn render_media(req: &MediaRequest<'_>) -> String {
             write_map(&mut out, &stream.name, map, form);
         }
         let start_unix = anchor_unix + schedule.start_of(g);
-        if (g == window.first || discontinuity)
+        if (g == window.first || discontinuity || pdt_every_segment)
             && let Some(pdt) = date_time(start_unix)
         {
             let _ = writeln!(out, "#EXT-X-PROGRAM-DATE-TIME:{pdt}");
@@ -136,11 +138,18 @@ pub fn render_media(req: &MediaRequest<'_>) -> String {
         if let Some(r) = seg.byte_range {
             write_byte_range(&mut out, r);
         }
+        // A track on its own schedule writes the fitted durations, so its
+        // program date-times and EXTINFs add up.
+        let duration = if own_schedule {
+            schedule.duration_of(g)
+        } else {
+            seg.duration
+        };
         let _ = writeln!(
             out,
             "#EXTINF:{:.*},\n{}",
             EXTINF_DECIMALS,
-            seg.duration.as_secs_f64(),
+            duration.as_secs_f64(),
             urls::file(&stream.name, &seg.path, form, None)
         );
         previous = Some(seg);

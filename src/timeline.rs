@@ -77,6 +77,53 @@ impl Schedule {
         }
     }
 
+    /// A schedule for a track segmented differently from the reference:
+    /// its own durations, with the loop made exactly `loop_duration` long by
+    /// lengthening or shortening its last segments (never below 1 ms each),
+    /// so it loops on the reference's clock and never drifts. `None` when the
+    /// track is too short or too long for that.
+    pub fn fitted(
+        durations: &[Ticks],
+        discontinuities: &[bool],
+        loop_duration: Ticks,
+    ) -> Option<Schedule> {
+        let floor = Ticks::from_ms(1);
+        let mut fitted = durations.to_vec();
+        let own: Ticks = durations.iter().copied().sum();
+        if own <= loop_duration {
+            *fitted.last_mut()? += loop_duration - own;
+        } else {
+            let mut excess = own - loop_duration;
+            for d in fitted.iter_mut().rev() {
+                let take = excess.min(d.saturating_sub(floor));
+                *d = *d - take;
+                excess = excess - take;
+            }
+            if excess > Ticks::ZERO {
+                return None;
+            }
+        }
+        if fitted.iter().any(|&d| d == Ticks::ZERO) {
+            return None;
+        }
+        Some(Schedule::new(&fitted, discontinuities))
+    }
+
+    /// The window of this schedule covering the same span as `reference`'s
+    /// `window`: from the segment holding the span's start to the last
+    /// segment ended by `t` (or by the span's end, before a timeline starts).
+    pub fn window_like(&self, reference: &Schedule, window: Window, t: Ticks) -> Window {
+        let span_start = reference.start_of(window.first);
+        let span_end = reference.end_of(window.last);
+        let first = self.listed(span_start);
+        let last = (self.listed(t.max(span_end)).max(1) - 1).max(first);
+        Window {
+            first,
+            last,
+            discontinuity_sequence: self.discontinuities_before(first),
+        }
+    }
+
     /// Number of segments per loop.
     pub fn len(&self) -> usize {
         self.starts.len() - 1
@@ -284,6 +331,37 @@ mod tests {
         let w = s.window_at(Ticks(100 * S), rule);
         assert_eq!(w.last, 49);
         assert_eq!(w.discontinuity_sequence, w.first - 1);
+    }
+
+    #[test]
+    fn a_fitted_track_loops_on_the_reference_clock() {
+        // 15 × 2 s of video; audio cut as 15 × 2 s plus a 23 ms tail.
+        let video = sched(&[2 * S; 15], &[false; 15]);
+        let mut audio: Vec<Ticks> = vec![Ticks(2 * S); 15];
+        audio.push(Ticks(2070));
+        let audio = Schedule::fitted(&audio, &[false; 16], video.loop_duration()).unwrap();
+        assert_eq!(audio.loop_duration(), video.loop_duration());
+        assert_eq!(audio.len(), 16);
+        // Loop 1000 starts at the same instant in both: no drift.
+        assert_eq!(audio.start_of(16 * 1000), video.start_of(15 * 1000));
+        let rule = WindowRule::new(6, 2);
+        for t in (0..2000).map(|x| Ticks(x * S / 3)) {
+            let v = video.window_at(t, rule);
+            let a = audio.window_like(&video, v, t);
+            // The audio window covers the video window's span.
+            assert!(audio.start_of(a.first) <= video.start_of(v.first), "{t:?}");
+            assert!(audio.end_of(a.first) > video.start_of(v.first), "{t:?}");
+            assert!(audio.end_of(a.last) <= t.max(video.end_of(v.last)), "{t:?}");
+            assert!(
+                audio.end_of(a.last) + Ticks(2 * S) > video.end_of(v.last),
+                "{t:?}"
+            );
+            // Loop points line up, so the discontinuity sequences agree.
+            assert_eq!(a.discontinuity_sequence, v.discontinuity_sequence, "{t:?}");
+        }
+        // Too short or too long to be stretched onto the clock.
+        assert!(Schedule::fitted(&[Ticks(S)], &[false], Ticks(S / 2)).is_some());
+        assert!(Schedule::fitted(&[Ticks(S), Ticks(S)], &[false; 2], Ticks(1)).is_none());
     }
 
     #[test]

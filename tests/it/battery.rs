@@ -214,7 +214,7 @@ const CASES: &[(&str, &str, u16, &[&str], &[&str])] = &[
         "uneven",
         "/uneven_lo.m3u8",
         500,
-        &["variant hi has 4 segments but variant lo has 5"],
+        &["variant hi loops in 8.000 s (4 segments) but variant lo in 10.000 s"],
         &["uneven/hi/index.m3u8"],
     ),
     (
