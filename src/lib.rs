@@ -10,6 +10,7 @@ pub mod config;
 pub mod http;
 pub mod library;
 pub mod live;
+pub mod options;
 pub mod playlist;
 pub mod probe;
 pub mod probe_cmd;
