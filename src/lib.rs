@@ -13,6 +13,7 @@ pub mod http;
 pub mod library;
 pub mod loader;
 pub mod model;
+pub mod options;
 pub mod playlist;
 pub mod probe;
 pub mod probe_cmd;

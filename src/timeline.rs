@@ -103,7 +103,7 @@ impl Schedule {
                 return None;
             }
         }
-        if fitted.iter().any(|&d| d == Ticks::ZERO) {
+        if fitted.contains(&Ticks::ZERO) {
             return None;
         }
         Some(Schedule::new(&fitted, discontinuities))

@@ -26,6 +26,8 @@ pub enum HttpError {
     Failed(String),
     /// A Range that lies outside the file.
     RangeNotSatisfiable(u64),
+    /// An If-Match or If-Unmodified-Since that the file no longer meets.
+    PreconditionFailed(String),
     /// Reading a file failed.
     Io(String),
 }
@@ -40,6 +42,7 @@ impl HttpError {
             HttpError::Loading(_) => StatusCode::SERVICE_UNAVAILABLE,
             HttpError::Failed(_) => StatusCode::INTERNAL_SERVER_ERROR,
             HttpError::RangeNotSatisfiable(_) => StatusCode::RANGE_NOT_SATISFIABLE,
+            HttpError::PreconditionFailed(_) => StatusCode::PRECONDITION_FAILED,
             HttpError::Io(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -47,6 +50,7 @@ impl HttpError {
     fn message(&self) -> String {
         match self {
             HttpError::NotFound(m) | HttpError::BadRequest(m) | HttpError::Io(m) => m.clone(),
+            HttpError::PreconditionFailed(m) => m.clone(),
             HttpError::MethodNotAllowed => "method not allowed: use GET, HEAD or OPTIONS".into(),
             HttpError::Loading(s) => format!("stream {s} is still loading; retry shortly"),
             HttpError::Failed(m) => format!("stream failed to load: {m}"),

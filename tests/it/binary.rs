@@ -342,6 +342,14 @@ fn fetch_pair(a: u16, b: u16, path: &str) -> (Vec<u8>, Vec<u8>) {
 fn replicas_with_one_epoch_serve_identical_playlists() {
     let root = temp_dir("replicas").join("static");
     make_stream(&root, "show", &["lo", "hi"], "av25");
+    // Copied with its time, as `rsync -t` would: settled, so strong validators
+    // (a file written within the last 2 s has weak ones).
+    std::fs::File::options()
+        .write(true)
+        .open(root.join("show/lo/seg_001.ts"))
+        .unwrap()
+        .set_modified(std::time::UNIX_EPOCH + Duration::from_secs(1_700_000_000))
+        .unwrap();
     let epoch = ["--epoch", "2026-01-01T00:00:00Z"];
     let a = start(&root, &epoch);
     std::thread::sleep(Duration::from_millis(1500));
@@ -369,6 +377,7 @@ fn replicas_with_one_epoch_serve_identical_playlists() {
     // Segment validators are equal across replicas.
     let (_, ha, _) = request(a.port, "HEAD", "/show/lo/seg_001.ts", &[]);
     let (_, hb, _) = request(b.port, "HEAD", "/show/lo/seg_001.ts", &[]);
+    assert!(header(&ha, "etag").is_some_and(|t| t.starts_with('"')));
     for h in ["etag", "last-modified", "content-length"] {
         assert!(header(&ha, h).is_some());
         assert_eq!(header(&ha, h), header(&hb, h), "{h}");
