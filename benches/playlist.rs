@@ -41,6 +41,7 @@ fn bench(c: &mut Criterion) {
         window,
         anchor_unix: Ticks(T0),
         form: MediaForm::Root,
+        numbered: false,
     };
     g.bench_function("render one window (6 segments)", |b| {
         b.iter(|| render_media(black_box(&req)))

@@ -5,6 +5,7 @@ use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
 
+use crate::options;
 use crate::probe::ProbeMode;
 
 /// Serves pre-segmented HLS streams as if they were live.
@@ -27,9 +28,21 @@ pub struct Cli {
     #[arg(long, default_value_t = 6, value_parser = clap::value_parser!(u16).range(1..=10000))]
     pub window: u16,
     /// Fixed timeline start, RFC 3339 or Unix seconds: replicas with the same epoch serve identical
-    /// playlists. Default: each stream starts at its first request.
-    #[arg(long, value_parser = parse_epoch_ms, value_name = "TIME")]
+    /// playlists. Default: each stream starts at its first request. (`--start` is the same.)
+    #[arg(long, alias = "start", value_parser = parse_epoch_ms, value_name = "TIME")]
     pub epoch: Option<u64>,
+    /// List at least this many seconds of media (a DVR window), like the `dvr=` URL option.
+    #[arg(long, value_parser = options::parse_dvr_secs, value_name = "SECS")]
+    pub dvr: Option<u32>,
+    /// Timestamp mode, like the `ts=` URL option: source (the files as they are) or continuous.
+    #[arg(long, value_parser = options::parse_ts, value_name = "MODE")]
+    pub ts: Option<options::TsMode>,
+    /// LL-HLS part target in seconds (0: off), like the `ll=` URL option.
+    #[arg(long, value_parser = options::parse_ll, value_name = "SECS")]
+    pub ll: Option<options::LowLatency>,
+    /// A fault for every URL that sets none, like the `fault=` URL option; repeatable.
+    #[arg(long = "fault", value_parser = options::parse_fault, value_name = "ACTION[,FILTER...]")]
+    pub faults: Vec<options::Fault>,
     /// Open connections at most; more clients wait until one closes.
     #[arg(long, default_value_t = 10_000, value_parser = clap::value_parser!(u32).range(1..))]
     pub max_connections: u32,
@@ -74,6 +87,18 @@ pub enum Command {
 }
 
 impl Cli {
+    /// The server-wide defaults of the URL options.
+    pub fn default_options(&self) -> options::Options {
+        options::Options {
+            window_segments: None,
+            dvr_secs: self.dvr,
+            start_ms: None,
+            ts: self.ts,
+            ll: self.ll,
+            faults: (!self.faults.is_empty()).then(|| options::Faults(self.faults.clone())),
+        }
+    }
+
     /// The address to bind.
     pub fn addr(&self) -> SocketAddr {
         SocketAddr::new(self.host, self.port)
@@ -123,5 +148,19 @@ mod tests {
             Some(Command::Probe { json: true, .. })
         ));
         assert!(Cli::try_parse_from(["pseudolive", "--window", "0"]).is_err());
+        let cli = Cli::try_parse_from([
+            "pseudolive",
+            "--fault",
+            "404,every=10",
+            "--fault",
+            "delay:100",
+            "--dvr",
+            "60",
+        ])
+        .unwrap();
+        let d = cli.default_options();
+        assert_eq!(d.dvr_secs, Some(60));
+        assert_eq!(d.faults.map(|f| f.0.len()), Some(2));
+        assert!(Cli::try_parse_from(["pseudolive", "--fault", "teapot"]).is_err());
     }
 }

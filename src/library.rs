@@ -67,6 +67,7 @@ impl Rendered {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct CacheKey {
     form: MediaForm,
+    numbered: bool,
     window: Window,
 }
 
@@ -90,6 +91,8 @@ pub struct LiveStream {
     master: Mutex<Option<(u64, Rendered)>>,
     /// Per track: the last real-time rendering of the default window.
     cache: Vec<Mutex<Option<(CacheKey, Rendered)>>>,
+    /// Segment file → (track, index in the loop).
+    paths: std::collections::HashMap<String, (usize, usize)>,
 }
 
 impl LiveStream {
@@ -103,7 +106,14 @@ impl LiveStream {
         } = loaded;
         let default_rule = WindowRule::new(window, stream.target_duration_s);
         let back_date = stream.schedule.first_full_instant(default_rule);
+        let mut paths = std::collections::HashMap::new();
+        for (t, track) in stream.tracks.iter().enumerate() {
+            for (i, seg) in track.segments.iter().enumerate() {
+                paths.entry(seg.path.clone()).or_insert((t, i));
+            }
+        }
         LiveStream {
+            paths,
             cache: stream.tracks.iter().map(|_| Mutex::new(None)).collect(),
             master_uris,
             load_time,
@@ -139,6 +149,32 @@ impl LiveStream {
         })
     }
 
+    /// The anchor of a timeline that starts at `start_unix` (a URL's
+    /// `start=`): like `--epoch`, back-dated so `start_unix` already shows a
+    /// full window.
+    pub fn anchor_from(&self, start_unix: Ticks) -> Ticks {
+        start_unix.saturating_sub(self.stream.schedule.first_full_instant(self.default_rule))
+    }
+
+    /// The window rule of a request: `window` segments (else the server's),
+    /// at least `dvr_secs` of media and never less than 3 × target duration.
+    pub fn rule(&self, window: Option<u16>, dvr_secs: Option<u32>) -> WindowRule {
+        let mut rule = WindowRule::new(
+            window.map_or(self.default_rule.segments, u64::from),
+            self.stream.target_duration_s,
+        );
+        if let Some(dvr) = dvr_secs {
+            rule.min_duration = rule.min_duration.max(Ticks::from_secs(u64::from(dvr)));
+        }
+        rule
+    }
+
+    /// The track and index in the loop of the segment file at `path`
+    /// (relative to the stream directory); the first, when several list it.
+    pub fn segment_at(&self, path: &str) -> Option<(usize, usize)> {
+        self.paths.get(path).copied()
+    }
+
     /// The anchor if the timeline has started; looking does not start it.
     pub fn started_anchor(&self) -> Option<Ticks> {
         self.fixed_anchor.or_else(|| self.anchor.get().copied())
@@ -152,10 +188,16 @@ impl LiveStream {
     }
 
     /// The window listed at `now_unix` for a timeline anchored at `anchor_unix`.
+    /// The live edge is the default rule's: a longer window or a DVR depth
+    /// adds history (as much as the timeline has), never future segments.
     pub fn window(&self, anchor_unix: Ticks, now_unix: Ticks, rule: WindowRule) -> Window {
-        self.stream
-            .schedule
-            .window_at(now_unix.saturating_sub(anchor_unix), rule)
+        let schedule = &self.stream.schedule;
+        let t = now_unix.saturating_sub(anchor_unix);
+        let edge = schedule.window_at(t, self.default_rule);
+        if rule == self.default_rule {
+            return edge;
+        }
+        schedule.window_ending_at(edge.last, rule)
     }
 
     /// The window of track `index`: the stream's window, or for a track on
@@ -180,17 +222,23 @@ impl LiveStream {
     /// The media playlist of track `index`. `cacheable` when `now_unix` is
     /// the server clock's and the rule the default: real-time renderings of
     /// the default window are kept until the window moves, others never.
+    #[allow(clippy::too_many_arguments)]
     pub fn media_playlist(
         &self,
         index: usize,
         form: MediaForm,
+        numbered: bool,
         anchor_unix: Ticks,
         now_unix: Ticks,
         rule: WindowRule,
         cacheable: bool,
     ) -> Rendered {
         let window = self.track_window(index, anchor_unix, now_unix, rule);
-        let key = CacheKey { form, window };
+        let key = CacheKey {
+            form,
+            numbered,
+            window,
+        };
         let slot = &self.cache[index];
         let cacheable = cacheable && rule == self.default_rule;
         if cacheable
@@ -206,6 +254,7 @@ impl LiveStream {
             window,
             anchor_unix,
             form,
+            numbered,
         }));
         if cacheable && let Ok(mut guard) = slot.lock() {
             *guard = Some((key, rendered.clone()));
@@ -218,7 +267,15 @@ impl LiveStream {
     pub fn playlist_at(&self, index: usize, clock_now_unix: Ticks) -> Rendered {
         let anchor = self.anchor(clock_now_unix);
         let rule = self.default_rule;
-        self.media_playlist(index, MediaForm::Root, anchor, clock_now_unix, rule, true)
+        self.media_playlist(
+            index,
+            MediaForm::Root,
+            false,
+            anchor,
+            clock_now_unix,
+            rule,
+            true,
+        )
     }
 
     /// The master playlist, its links checked against `library`'s names

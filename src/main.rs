@@ -109,7 +109,12 @@ async fn serve(cli: Cli, prober: Prober) -> anyhow::Result<()> {
     if std::io::IsTerminal::is_terminal(&std::io::stderr()) {
         pseudolive::progress::show(library.clone());
     }
-    let app = App::new(library, LOAD_WAIT);
+    let app = App::with_options(
+        library,
+        LOAD_WAIT,
+        std::sync::Arc::new(SystemClock),
+        cli.default_options(),
+    );
     let limits = Limits {
         max_connections: cli.max_connections as usize,
         header_read_timeout: std::time::Duration::from_secs(cli.header_timeout),

@@ -28,6 +28,9 @@ pub struct MediaRequest<'a> {
     pub anchor_unix: Ticks,
     /// How the playlist is linked, so its URIs resolve.
     pub form: MediaForm,
+    /// Segment URIs carry their global number (`g=<n>/…`): the bytes or a
+    /// fault depend on it.
+    pub numbered: bool,
 }
 
 fn resource_uri(stream: &str, r: &Resource, form: MediaForm) -> String {
@@ -85,6 +88,7 @@ pub fn render_media(req: &MediaRequest<'_>) -> String {
         window,
         anchor_unix,
         form,
+        numbered,
     } = *req;
     let schedule = stream.schedule_of(track);
     let n = track.segments.len() as u64;
@@ -150,7 +154,7 @@ pub fn render_media(req: &MediaRequest<'_>) -> String {
             "#EXTINF:{:.*},\n{}",
             EXTINF_DECIMALS,
             duration.as_secs_f64(),
-            urls::file(&stream.name, &seg.path, form, None)
+            urls::file(&stream.name, &seg.path, form, numbered.then_some(g))
         );
         previous = Some(seg);
     }
@@ -235,6 +239,7 @@ mod tests {
             },
             anchor_unix: Ticks::from_ms(1_700_000_000_000),
             form: MediaForm::Root,
+            numbered: false,
         });
         assert_eq!(
             text,

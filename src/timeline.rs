@@ -219,6 +219,16 @@ impl Schedule {
         })
     }
 
+    /// The window ending with segment `last` under `rule`, or from segment 0
+    /// when there is not that much history yet.
+    pub fn window_ending_at(&self, last: u64, rule: WindowRule) -> Window {
+        self.window_ending(last + 1, rule).unwrap_or(Window {
+            first: 0,
+            last,
+            discontinuity_sequence: 0,
+        })
+    }
+
     /// The window whose newest segment is `listed − 1`, if `rule` can be met.
     fn window_ending(&self, listed: u64, rule: WindowRule) -> Option<Window> {
         let last = listed.checked_sub(1)?;

@@ -23,6 +23,8 @@
 
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, percent_decode_str, utf8_percent_encode};
 
+use crate::options::Options;
+
 /// File name of a stream's master playlist in its directory.
 pub const MASTER_FILE: &str = "abr.m3u8";
 
@@ -78,8 +80,8 @@ pub enum Target {
 /// A parsed request path.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Parsed {
-    /// Leading `key=value` segments other than `g=`, decoded, in order.
-    pub options: Vec<(String, String)>,
+    /// The options of the leading `key=value` segments (other than `g=`).
+    pub options: Options,
     /// `g=<n>`: the global segment number a file URL was written for.
     pub segment_number: Option<u64>,
     /// What the rest names.
@@ -122,23 +124,25 @@ fn decode(raw: &str) -> Result<String, UrlError> {
 pub fn parse(path: &str) -> Result<Parsed, UrlError> {
     let not_found = || UrlError::NotFound(path.to_string());
     let raw: Vec<&str> = path.trim_start_matches('/').split('/').collect();
-    let mut options = Vec::new();
+    let mut options = Options::default();
     let mut segment_number = None;
     let mut rest = raw.as_slice();
     while let [first, tail @ ..] = rest
         && !tail.is_empty()
     {
-        let decoded = decode(first)?;
-        let Some((key, value)) = decoded.split_once('=') else {
-            break;
-        };
-        if key == SEGMENT_NUMBER_KEY {
+        if let Some(value) = first.strip_prefix("g=") {
             let n = value
                 .parse::<u64>()
                 .map_err(|_| UrlError::Bad(format!("g={value}: expected a segment number")))?;
             segment_number = Some(n);
         } else {
-            options.push((key.to_string(), value.to_string()));
+            match Options::parse_segment(first) {
+                Ok(Some(setting)) => options
+                    .apply(setting)
+                    .map_err(|e| UrlError::Bad(e.to_string()))?,
+                Ok(None) => break,
+                Err(e) => return Err(UrlError::Bad(e.to_string())),
+            }
         }
         rest = tail;
     }
@@ -306,9 +310,16 @@ mod tests {
             }
         );
         let p = parse("/window=10/g=42/demo/low/seg_000.ts").unwrap();
-        assert_eq!(p.options, vec![("window".into(), "10".into())]);
+        assert_eq!(p.options.window_segments, Some(10));
         assert_eq!(p.segment_number, Some(42));
         assert!(matches!(parse("/g=x/demo/a.ts"), Err(UrlError::Bad(_))));
+        let Err(UrlError::Bad(why)) = parse("/colour=red/demo.m3u8") else {
+            panic!("an unknown key is refused")
+        };
+        assert!(why.contains("colour") && why.contains("window="), "{why}");
+        let p = parse("/fault=404,every=10/dvr=60/demo_low.m3u8").unwrap();
+        assert_eq!(p.options.dvr_secs, Some(60));
+        assert_eq!(p.options.faults.map(|f| f.0.len()), Some(1));
     }
 
     #[test]

@@ -8,8 +8,9 @@ use warp::http::HeaderMap;
 use warp::reply::Response;
 
 use super::reply::{self, HttpError, M3U8};
-use super::{App, LiveQuery, files, pages};
+use super::{App, LiveQuery, faults, files, pages};
 use crate::library::{LiveStream, StreamState};
+use crate::options::{Fault, FaultRequest, LowLatency, Options, Resource, TsMode};
 use crate::ticks::Ticks;
 use crate::urls::{self, MediaForm, PlaylistTarget, Target};
 
@@ -63,6 +64,38 @@ pub fn streams_json(app: &App) -> Response {
     pages::streams_json(&app.library, app.clock.now_unix())
 }
 
+/// One request's view of a stream: its options (the URL's over the
+/// server's), the instant, and whether to gzip.
+struct Ctx {
+    options: Options,
+    time: RequestTime,
+    gzip: bool,
+}
+
+impl Ctx {
+    /// The anchor of this request's timeline: its `start=`, else the stream's.
+    fn anchor(&self, live: &LiveStream) -> Ticks {
+        match self.options.start_ms {
+            Some(ms) => live.anchor_from(Ticks::from_ms(ms)),
+            None => live.anchor(self.time.clock_unix),
+        }
+    }
+
+    /// The fault this request gets, if any.
+    fn fault(&self, req: &FaultRequest) -> Option<Fault> {
+        self.options.faults.as_ref()?.select(req).cloned()
+    }
+
+    /// Whether segment URIs must carry their global number: a segment fault
+    /// may depend on it.
+    fn numbered(&self) -> bool {
+        self.options
+            .faults
+            .as_ref()
+            .is_some_and(|f| f.0.iter().any(|f| f.filters.on == Resource::Segment))
+    }
+}
+
 /// Everything under the URL scheme: playlists and files.
 pub async fn resource(
     app: &Arc<App>,
@@ -72,23 +105,34 @@ pub async fn resource(
     head: bool,
 ) -> Result<Response, HttpError> {
     let parsed = urls::parse(path)?;
-    if let Some((key, value)) = parsed.options.first() {
+    let options = parsed.options.over(&app.defaults);
+    if let Some(LowLatency::Parts { part_target_ms }) = options.ll {
         return Err(HttpError::BadRequest(format!(
-            "unknown option {key}={value}: no URL options are known"
+            "ll={}: low-latency parts are not served yet; ll=0 serves whole segments",
+            f64::from(part_target_ms) / 1000.0
         )));
     }
-    let gzip = reply::accepts_gzip(headers);
+    if options.ts == Some(TsMode::Continuous) {
+        return Err(HttpError::BadRequest(
+            "ts=continuous: timestamp rewriting is not served yet; ts=source serves the files as they are"
+                .into(),
+        ));
+    }
+    let ctx = Ctx {
+        options,
+        time: request_time(app, query)?,
+        gzip: reply::accepts_gzip(headers),
+    };
     match parsed.target {
         Target::Index => Ok(index(app)),
         Target::StreamsJson => Ok(streams_json(app)),
         Target::Playlist(name) => {
-            let time = request_time(app, query)?;
-            if let Some(res) = playlist(app, &name, time, gzip).await? {
+            if let Some(res) = playlist(app, &name, &ctx).await? {
                 return Ok(res);
             }
             // Nothing of that name: perhaps a stream added since the last scan.
             app.library.rescan_soon().await;
-            playlist(app, &name, time, gzip)
+            playlist(app, &name, &ctx)
                 .await?
                 .ok_or_else(|| not_found(app, &name.decoded()))
         }
@@ -98,42 +142,92 @@ pub async fn resource(
                 && app.library.get(&stream).is_some()
             {
                 let live = ready(app, &stream).await?;
-                let time = request_time(app, query)?;
                 return match live.stream.tracks.iter().position(|t| t.name == track) {
-                    Some(index) => Ok(media(&live, index, MediaForm::InStream, time, gzip)),
+                    Some(index) => Ok(media(&live, index, MediaForm::InStream, &ctx).await),
                     None => Err(HttpError::NotFound(format!(
                         "stream {stream} has no track {track}; source playlists are not served"
                     ))),
                 };
             }
+            let fault = segment_fault(app, &stream, &path, parsed.segment_number, &ctx).await;
             let mut parts = Vec::with_capacity(path.len() + 1);
             parts.push(stream);
             parts.extend(path);
-            files::serve(&app.files, &parts, headers, head).await
+            let res = files::serve(&app.files, &parts, headers, head).await?;
+            Ok(match fault {
+                Some(fault) => faults::apply(fault.action, res).await,
+                None => res,
+            })
         }
     }
+}
+
+/// The fault a segment request gets: its track from the file, its media
+/// sequence number from `g=` when the URL carries one.
+async fn segment_fault(
+    app: &Arc<App>,
+    stream: &str,
+    path: &[String],
+    segment_number: Option<u64>,
+    ctx: &Ctx,
+) -> Option<Fault> {
+    ctx.options.faults.as_ref()?;
+    app.library.get(stream)?;
+    let live = ready(app, stream).await.ok()?;
+    let file = path.join("/");
+    let (track_index, _) = live.segment_at(&file)?;
+    // With a number, the track whose segment g is this file.
+    let track_index = segment_number
+        .and_then(|g| {
+            live.stream.tracks.iter().position(|t| {
+                let n = t.segments.len() as u64;
+                t.segments[(g % n) as usize].path == file
+            })
+        })
+        .unwrap_or(track_index);
+    let anchor = ctx.anchor(&live);
+    let rule = live.rule(ctx.options.window_segments, ctx.options.dvr_secs);
+    let window = live.track_window(track_index, anchor, ctx.time.now_unix, rule);
+    ctx.fault(&FaultRequest {
+        kind: Resource::Segment,
+        variant: &live.stream.tracks[track_index].name,
+        msn: segment_number,
+        edge_msn: Some(window.last),
+        timeline_ticks: ctx.time.now_unix.saturating_sub(anchor).0,
+    })
 }
 
 /// The master or media playlist `name` resolves to, if any.
 async fn playlist(
     app: &Arc<App>,
     name: &urls::PlaylistName,
-    time: RequestTime,
-    gzip: bool,
+    ctx: &Ctx,
 ) -> Result<Option<Response>, HttpError> {
     for candidate in name.candidates() {
         match candidate {
             PlaylistTarget::Master(stream) if app.library.get(&stream).is_some() => {
                 let live = ready(app, &stream).await?;
                 let master = live.master_playlist(&app.library);
-                let zipped = gzip.then(|| master.gzip.clone());
+                let zipped = ctx.gzip.then(|| master.gzip.clone());
                 let cache = "public, max-age=60".to_string();
-                return Ok(Some(reply::text(master.plain, zipped, M3U8, cache)));
+                let res = reply::text(master.plain, zipped, M3U8, cache);
+                let anchor = ctx.anchor(&live);
+                let fault = ctx.fault(&FaultRequest {
+                    kind: Resource::Master,
+                    variant: "",
+                    msn: None,
+                    edge_msn: None,
+                    timeline_ticks: ctx.time.now_unix.saturating_sub(anchor).0,
+                });
+                return Ok(Some(match fault {
+                    Some(f) => faults::apply(f.action, res).await,
+                    None => res,
+                }));
             }
             PlaylistTarget::Media { stream, track } if app.library.get(&stream).is_some() => {
                 let live = ready(app, &stream).await?;
                 if let Some(index) = live.stream.tracks.iter().position(|t| t.name == track) {
-                    return Ok(Some(media(&live, index, MediaForm::Root, time, gzip)));
+                    return Ok(Some(media(&live, index, MediaForm::Root, ctx).await));
                 }
             }
             _ => {}
@@ -142,25 +236,40 @@ async fn playlist(
     Ok(None)
 }
 
-/// The live media playlist of one track.
-fn media(
-    live: &LiveStream,
-    index: usize,
-    form: MediaForm,
-    time: RequestTime,
-    gzip: bool,
-) -> Response {
-    let anchor = live.anchor(time.clock_unix);
-    let rendered = live.media_playlist(
-        index,
-        form,
-        anchor,
-        time.now_unix,
-        live.default_rule,
-        !time.from_query,
-    );
+/// The live media playlist of one track, with the request's window,
+/// timeline and faults.
+async fn media(live: &LiveStream, index: usize, form: MediaForm, ctx: &Ctx) -> Response {
+    let anchor = ctx.anchor(live);
+    let rule = live.rule(ctx.options.window_segments, ctx.options.dvr_secs);
+    let now = ctx.time.now_unix;
+    let timeline_ticks = now.saturating_sub(anchor).0;
+    let newest = live.track_window(index, anchor, now, rule).last;
+    let fault = ctx.fault(&FaultRequest {
+        kind: Resource::Playlist,
+        variant: &live.stream.tracks[index].name,
+        msn: Some(newest),
+        edge_msn: Some(newest),
+        timeline_ticks,
+    });
+    // A stale playlist is the one of an earlier instant.
+    let stale_at = fault
+        .as_ref()
+        .and_then(|f| f.stale_at_ticks(timeline_ticks));
+    let render_at = stale_at.map_or(now, |t| anchor + Ticks(t));
+    let numbered = ctx.numbered();
+    let cacheable = !ctx.time.from_query && ctx.options.start_ms.is_none() && stale_at.is_none();
+    let rendered = live.media_playlist(index, form, numbered, anchor, render_at, rule, cacheable);
     let cache = format!("public, max-age={}", live.stream.target_duration_s / 2);
-    reply::text(rendered.plain, gzip.then_some(rendered.gzip), M3U8, cache)
+    let res = reply::text(
+        rendered.plain,
+        ctx.gzip.then_some(rendered.gzip),
+        M3U8,
+        cache,
+    );
+    match fault {
+        Some(f) => faults::apply(f.action, res).await,
+        None => res,
+    }
 }
 
 fn not_found(app: &App, name: &str) -> HttpError {

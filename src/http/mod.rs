@@ -3,6 +3,7 @@
 //! OPTIONS answered as a CORS preflight, anything else 405, an unmatched
 //! path 404. The only layer that reads the clock (through [`App::clock`]).
 
+pub mod faults;
 mod files;
 mod handlers;
 mod pages;
@@ -19,6 +20,7 @@ use warp::reply::Response;
 
 use crate::clock::{Clock, SystemClock};
 use crate::library::Library;
+use crate::options::Options;
 use reply::HttpError;
 
 /// Shared state of the server.
@@ -30,6 +32,8 @@ pub struct App {
     pub clock: Arc<dyn Clock>,
     /// How long a playlist request waits for a stream that is still loading.
     pub load_wait: Duration,
+    /// The server's options (`--window`, `--fault`, …), under every URL's own.
+    pub defaults: Options,
     files: files::FileCache,
 }
 
@@ -45,11 +49,22 @@ impl App {
         load_wait: Duration,
         clock: Arc<dyn Clock>,
     ) -> Arc<App> {
+        App::with_options(library, load_wait, clock, Options::default())
+    }
+
+    /// The server state over `library`, on `clock`, with server-wide options.
+    pub fn with_options(
+        library: Arc<Library>,
+        load_wait: Duration,
+        clock: Arc<dyn Clock>,
+        defaults: Options,
+    ) -> Arc<App> {
         let files = files::FileCache::new(&library.config().root);
         Arc::new(App {
             library,
             clock,
             load_wait,
+            defaults,
             files,
         })
     }

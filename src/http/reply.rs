@@ -30,6 +30,8 @@ pub enum HttpError {
     PreconditionFailed(String),
     /// Reading a file failed.
     Io(String),
+    /// A status asked for by a `fault=` option.
+    Injected(u16),
 }
 
 impl HttpError {
@@ -44,6 +46,9 @@ impl HttpError {
             HttpError::RangeNotSatisfiable(_) => StatusCode::RANGE_NOT_SATISFIABLE,
             HttpError::PreconditionFailed(_) => StatusCode::PRECONDITION_FAILED,
             HttpError::Io(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            HttpError::Injected(code) => {
+                StatusCode::from_u16(*code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
+            }
         }
     }
 
@@ -57,6 +62,7 @@ impl HttpError {
             HttpError::RangeNotSatisfiable(len) => {
                 format!("range not satisfiable: the file has {len} bytes")
             }
+            HttpError::Injected(code) => format!("{code}: injected by a fault= option"),
         }
     }
 

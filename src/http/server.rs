@@ -14,6 +14,13 @@ use tokio::sync::Semaphore;
 use warp::filters::BoxedFilter;
 use warp::reply::Response;
 
+use super::faults::AbortConnection;
+
+/// Why a connection was closed without an answer.
+#[derive(Debug, thiserror::Error)]
+#[error("closed unanswered by fault=hang")]
+struct Hung;
+
 /// Limits of the server.
 #[derive(Debug, Clone, Copy)]
 pub struct Limits {
@@ -66,7 +73,21 @@ pub async fn serve(
             _ = &mut shutdown => break,
         };
         let _ = stream.set_nodelay(true);
-        let service = TowerToHyperService::new(warp::service(routes.clone()));
+        let inner = TowerToHyperService::new(warp::service(routes.clone()));
+        // A response marked by a `hang` fault closes the connection unanswered.
+        let service = hyper::service::service_fn(move |req| {
+            let answer = hyper::service::Service::call(&inner, req);
+            async move {
+                let res = match answer.await {
+                    Ok(res) => res,
+                    Err(never) => match never {},
+                };
+                if res.extensions().get::<AbortConnection>().is_some() {
+                    return Err(Hung);
+                }
+                Ok(res)
+            }
+        });
         let connection = hyper::server::conn::http1::Builder::new()
             .timer(TokioTimer::new())
             .header_read_timeout(limits.header_read_timeout)

@@ -492,3 +492,63 @@ fn probe_says_when_the_server_would_refuse_a_stream() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// Sends one GET and reads what arrives until the server closes or `limit`
+/// passes: (the raw bytes, whether the server closed the connection).
+fn raw_get(port: u16, path: &str, limit: Duration) -> (Vec<u8>, bool) {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    s.set_read_timeout(Some(limit)).unwrap();
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut raw = Vec::new();
+    let mut buf = [0u8; 65536];
+    loop {
+        match s.read(&mut buf) {
+            Ok(0) => return (raw, true),
+            Ok(n) => raw.extend_from_slice(&buf[..n]),
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => return (raw, true),
+            Err(_) => return (raw, false),
+        }
+    }
+}
+
+#[test]
+fn cut_and_hang_faults_on_a_real_socket() {
+    let root = temp_dir("bin-faults").join("static");
+    make_stream(&root, "show", &["lo"], "av25");
+    let server = start(&root, &[]);
+    let size = std::fs::metadata(root.join("show/lo/seg_000.ts"))
+        .unwrap()
+        .len() as usize;
+    // cut: the full length announced, half the body sent, then the connection closed.
+    let (raw, closed) = raw_get(
+        server.port,
+        "/fault=cut/show/lo/seg_000.ts",
+        Duration::from_secs(10),
+    );
+    assert!(closed);
+    let split = raw.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4;
+    let head = String::from_utf8_lossy(&raw[..split]).to_lowercase();
+    assert!(head.contains(&format!("content-length: {size}")), "{head}");
+    assert_eq!(raw.len() - split, size / 2);
+    // hang: nothing at all, while other requests are answered.
+    let port = server.port;
+    let hung = std::thread::spawn(move || {
+        raw_get(
+            port,
+            "/fault=hang/show/lo/seg_000.ts",
+            Duration::from_secs(2),
+        )
+    });
+    let (status, _, _) = request(server.port, "GET", "/show_lo.m3u8", &[]);
+    assert_eq!(status, 200);
+    let (raw, closed) = hung.join().unwrap();
+    assert!(
+        raw.is_empty() && !closed,
+        "{}",
+        String::from_utf8_lossy(&raw)
+    );
+}

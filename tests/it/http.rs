@@ -699,3 +699,136 @@ async fn ad_markers_appear_before_the_same_segment_on_every_loop() {
     assert!(ids.len() >= 3, "{ids:?}");
     assert!(ids.iter().all(|id| id.starts_with("ad-")), "{ids:?}");
 }
+
+fn status_of(res: &warp::http::Response<bytes::Bytes>) -> u16 {
+    res.status().as_u16()
+}
+
+#[tokio::test]
+async fn per_url_window_dvr_and_start_keep_the_default_timeline() {
+    let (app, clock, _) = app_on_clock("options-window").await;
+    // A fresh timeline has little history: a long window lists what there is.
+    let fresh = crate::util::parse(
+        get(&app, "/window=30/big_buck_bunny_1000k.m3u8")
+            .await
+            .body(),
+    );
+    assert_eq!((fresh.media_sequence, fresh.segments.len()), (0, 6));
+    clock.advance(Ticks::from_secs(300));
+    let plain = crate::util::parse(get(&app, "/big_buck_bunny_1000k.m3u8").await.body());
+    let long = crate::util::parse(
+        get(&app, "/window=30/big_buck_bunny_1000k.m3u8")
+            .await
+            .body(),
+    );
+    let dvr = crate::util::parse(get(&app, "/dvr=120/big_buck_bunny_1000k.m3u8").await.body());
+    let last = |p: &crate::util::Parsed| p.media_sequence + p.segments.len() as u64 - 1;
+    // Same live edge, same numbering, more history.
+    assert_eq!(last(&long), last(&plain));
+    assert_eq!(last(&dvr), last(&plain));
+    assert_eq!(long.segments.len(), 30);
+    let dvr_secs: f64 = dvr.segments.iter().map(|s| s.duration).sum();
+    assert!((120.0..124.0).contains(&dvr_secs), "{dvr_secs}");
+    // The default timeline did not move.
+    let again = crate::util::parse(get(&app, "/big_buck_bunny_1000k.m3u8").await.body());
+    assert_eq!(again.media_sequence, plain.media_sequence);
+    // start= is its own timeline, the same whenever it is asked.
+    let start = 1_800_000_000 - 100;
+    let own = crate::util::parse(
+        get(&app, &format!("/start={start}/big_buck_bunny_1000k.m3u8"))
+            .await
+            .body(),
+    );
+    assert_eq!(own.segments[0].pdt_ms.unwrap() % 1000, 0);
+    assert!(own.media_sequence != plain.media_sequence);
+    // Options reach every playlist through relative URIs.
+    let master = body(&get(&app, "/window=30/big_buck_bunny.m3u8").await);
+    assert!(master.contains("\nbig_buck_bunny_1000k.m3u8\n"), "{master}");
+}
+
+#[tokio::test]
+async fn unknown_options_and_bad_values_are_400_naming_the_key() {
+    let (app, _, _) = app_on_clock("options-bad").await;
+    for (path, key) in [
+        ("/colour=red/big_buck_bunny.m3u8", "colour"),
+        ("/window=0/big_buck_bunny.m3u8", "window"),
+        ("/fault=teapot/big_buck_bunny_1000k.m3u8", "fault"),
+    ] {
+        let res = get(&app, path).await;
+        assert_eq!(status_of(&res), 400, "{path}");
+        let text = body(&res);
+        assert!(
+            text.contains(key) && text.contains("window="),
+            "{path}: {text}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn faults_from_the_url() {
+    let (app, clock, _) = app_on_clock("faults").await;
+    // Delays and rates run on tokio's clock, paused: it jumps instead of waiting.
+    tokio::time::pause();
+    clock.advance(Ticks::from_secs(600));
+    // 404 on every 10th segment: the playlist numbers its segment URIs.
+    let url = "/fault=404,every=10/big_buck_bunny_1000k.m3u8";
+    let text = body(&get(&app, url).await);
+    let segments: Vec<&str> = text.lines().filter(|l| l.starts_with("g=")).collect();
+    assert!(segments.len() >= 6, "{text}");
+    for s in segments {
+        let g: u64 = s[2..s.find('/').unwrap()].parse().unwrap();
+        let res = get(&app, &format!("/fault=404,every=10/{s}")).await;
+        let want = if g.is_multiple_of(10) { 404 } else { 200 };
+        assert_eq!(status_of(&res), want, "{s}");
+    }
+    // 503 on playlists during seconds 30–36 of every minute of the timeline.
+    let url = "/fault=503,on=playlist,cycle=60:30-36/big_buck_bunny_1000k.m3u8";
+    let mut seen = std::collections::BTreeSet::new();
+    for _ in 0..60 {
+        seen.insert(status_of(&get(&app, url).await));
+        clock.advance(Ticks::from_secs(1));
+    }
+    assert_eq!(seen.into_iter().collect::<Vec<_>>(), vec![200, 503]);
+    // A stale playlist repeats itself while the fault holds, then moves on.
+    let url = "/fault=stale,cycle=20:0-10/big_buck_bunny_1000k.m3u8";
+    let mut sequences = Vec::new();
+    for _ in 0..40 {
+        sequences.push(media_sequence(&get(&app, url).await));
+        clock.advance(Ticks::from_secs(1));
+    }
+    let distinct: std::collections::BTreeSet<_> = sequences.iter().collect();
+    assert!(distinct.len() >= 4, "{sequences:?}");
+    let repeats = sequences.windows(2).filter(|w| w[0] == w[1]).count();
+    assert!(repeats >= 18, "{sequences:?}");
+    // A delay holds the answer (on tokio's paused clock).
+    let started = tokio::time::Instant::now();
+    let res = get(&app, "/fault=delay:2500,on=master/big_buck_bunny.m3u8").await;
+    assert_eq!(status_of(&res), 200);
+    assert!(started.elapsed() >= Duration::from_millis(2500));
+    // A slow body arrives at its rate: 1 Mbit/s for a segment of ~N bytes.
+    let size = std::fs::metadata(crate::util::fixture("av25/seg_000.ts"))
+        .unwrap()
+        .len();
+    let started = tokio::time::Instant::now();
+    let res = get(&app, "/fault=slow:1000/big_buck_bunny/1000k/seg_000.ts").await;
+    assert_eq!(res.body().len() as u64, size);
+    let expected = Duration::from_secs_f64(size as f64 / 125_000.0);
+    assert!(
+        started.elapsed() >= expected.mul_f64(0.9),
+        "{:?}",
+        started.elapsed()
+    );
+    // Only the variant named.
+    let res = get(
+        &app,
+        "/fault=500,variant=2000k/big_buck_bunny/1000k/seg_000.ts",
+    )
+    .await;
+    assert_eq!(status_of(&res), 200);
+    let res = get(
+        &app,
+        "/fault=500,variant=2000k/big_buck_bunny/2000k/seg_000.ts",
+    )
+    .await;
+    assert_eq!(status_of(&res), 500);
+}
