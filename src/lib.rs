@@ -14,6 +14,7 @@ pub mod playlist;
 pub mod probe;
 pub mod probe_cmd;
 pub mod progress;
+pub mod restamp;
 pub mod source;
 pub mod ticks;
 pub mod timeline;
