@@ -12,7 +12,7 @@
 //!
 //! What a caller keeps at load and what it computes per request is described on
 //! [`ts::TsRestampPlan`] and [`fmp4::apply`].
-
+pub mod fmp4;
 pub mod ts;
 
 use crate::ticks::{HZ, PTS_WRAP};
