@@ -8,7 +8,11 @@
 //! - `DTS_next_AU` (adaptation field extension, seamless splice);
 //! - PTS, DTS and ESCR of a PES header that starts in the packet (any stream
 //!   with a PES header: video, audio, private data), marker and prefix bits kept;
-//! - the continuity counter, by the PID's delta.
+//! - the continuity counter, by the PID's delta;
+//! - in a segment that starts a run (the loop's first segment, or the first
+//!   after a source discontinuity), the leading PES packets of other streams
+//!   that start before the reference stream become null packets (PID 0x1FFF):
+//!   see [`LeadTrim`].
 //!
 //! Null packets, packets with the transport error indicator, PES payloads and
 //! PSI sections are left byte-identical (PSI PIDs only get their CC nibble
@@ -49,29 +53,141 @@ impl PidCc {
     }
 }
 
-/// What a loader keeps per TS segment to restamp it later: the CC facts of each
-/// PID that carries payload (null packets excluded). A few bytes per PID.
+/// Audio (or any stream but the reference) that a run starts with before its
+/// reference start PTS: AAC encoder priming, mostly. Played after the end of
+/// the previous loop (or run), it would overlap it: its DTS would go back by
+/// that much at every loop point. Those leading PES packets are served as null
+/// packets instead; the rest of the segment is unchanged. Applies to every
+/// serving of a run's first segment, so a segment's bytes depend on its index
+/// only, never on which loop it is in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LeadTrim {
+    /// The reference stream's PID (`TsTiming::pid`), never trimmed.
+    pub reference_pid: u16,
+    /// Its start PTS in the source (`TsTiming::start_pts`).
+    pub start_pts: u64,
+}
+
+impl LeadTrim {
+    /// The trim of a segment: `Some` when it starts a run (index 0 of the loop,
+    /// or a source discontinuity before it).
+    pub fn for_segment(timing: &crate::probe::ts::TsTiming, starts_run: bool) -> Option<Self> {
+        starts_run.then_some(LeadTrim {
+            reference_pid: timing.pid,
+            start_pts: timing.start_pts,
+        })
+    }
+}
+
+/// Which packets a [`LeadTrim`] turns into null packets, packet by packet.
+struct Trimmer {
+    trim: LeadTrim,
+    /// (pid, still trimming); a PID is listed once its first PES has been seen.
+    pids: Vec<(u16, bool)>,
+}
+
+impl Trimmer {
+    fn new(trim: LeadTrim) -> Self {
+        Trimmer {
+            trim,
+            pids: Vec::new(),
+        }
+    }
+
+    /// Whether this (source) packet is dropped: a PES of another stream than
+    /// the reference whose PTS is before the reference start, and the rest of
+    /// that PES, up to the PID's first PES that is not.
+    fn drops(&mut self, p: &[u8; PACKET]) -> bool {
+        let pid = (u16::from(p[1] & 0x1f) << 8) | u16::from(p[2]);
+        if pid == self.trim.reference_pid || pid == PAT_PID || pid == NULL_PID || p[1] & 0x80 != 0 {
+            return false;
+        }
+        let state = self.pids.iter().position(|e| e.0 == pid);
+        let afc = (p[3] >> 4) & 3;
+        let pts = if p[1] & 0x40 != 0 && afc & 1 != 0 && p[3] & 0xc0 == 0 {
+            let start = if afc & 2 != 0 {
+                5 + usize::from(p[4])
+            } else {
+                4
+            };
+            p.get(start..).and_then(pes_pts)
+        } else {
+            None
+        };
+        match (state, pts) {
+            (None, None) => false,
+            (None, Some(pts)) => {
+                let before = is_before(pts, self.trim.start_pts);
+                self.pids.push((pid, before));
+                before
+            }
+            (Some(i), Some(pts)) => {
+                let before = self.pids[i].1 && is_before(pts, self.trim.start_pts);
+                self.pids[i].1 = before;
+                before
+            }
+            (Some(i), None) => self.pids[i].1,
+        }
+    }
+}
+
+/// `pts` is before `start` on the 33-bit clock (by less than half of it).
+fn is_before(pts: u64, start: u64) -> bool {
+    let d = crate::ticks::pts_diff(start, pts);
+    d != 0 && d < PTS_WRAP / 2
+}
+
+/// The PTS of a PES header at the start of `payload`, when it is all there.
+fn pes_pts(payload: &[u8]) -> Option<u64> {
+    let h = payload.get(..14)?;
+    if h[..3] != [0, 0, 1] || !has_pes_header(h[3]) || h[6] & 0xc0 != 0x80 || h[7] & 0x80 == 0 {
+        return None;
+    }
+    if usize::from(h[8]) < 5 {
+        return None;
+    }
+    let v = read_be(&h[9..14]);
+    Some(((v >> 3) & (7 << 30)) | ((v >> 2) & (0x7fff << 15)) | ((v >> 1) & 0x7fff))
+}
+
+/// Turns a packet into a null packet in place: PID 0x1FFF, no PUSI, payload only.
+fn make_null(p: &mut [u8; PACKET]) {
+    p[1] = (p[1] & 0x80) | 0x1f;
+    p[2] = 0xff;
+    p[3] = 0x10 | (p[3] & 0x0f);
+}
+
+/// What a loader keeps per TS segment to restamp it later: its lead trim and
+/// the CC facts of each PID that carries payload (null packets and trimmed
+/// packets excluded). A few bytes per PID.
 ///
 /// The reference start PTS comes from [`crate::probe::ts::scan`]
 /// (`TsTiming::start_pts`), which the loader already runs.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct TsSegmentFacts {
     pids: Box<[PidCc]>,
+    lead_trim: Option<LeadTrim>,
 }
 
 impl TsSegmentFacts {
-    /// Reads the CC facts of a segment. Packets with the transport error
-    /// indicator and null packets are ignored; bytes out of sync are skipped.
-    pub fn scan(buf: &[u8]) -> Self {
+    /// Reads the CC facts of a segment as it will be served with `lead_trim`
+    /// ([`LeadTrim::for_segment`]). Packets with the transport error indicator
+    /// and null packets are ignored; bytes out of sync are skipped.
+    pub fn scan(buf: &[u8], lead_trim: Option<LeadTrim>) -> Self {
         let mut pids: Vec<PidCc> = Vec::new();
+        let mut trimmer = lead_trim.map(Trimmer::new);
         let mut pos = 0;
         let mut in_sync = false;
         while let Some(at) = next_packet(buf, pos, in_sync) {
             in_sync = true;
             pos = at + PACKET;
-            let Some(&[_, b1, b2, b3]) = buf.get(at..at + 4) else {
+            let Some(Ok(packet)) = buf.get(at..at + PACKET).map(<&[u8; PACKET]>::try_from) else {
                 break;
             };
+            if trimmer.as_mut().is_some_and(|t| t.drops(packet)) {
+                continue;
+            }
+            let [_, b1, b2, b3, ..] = *packet;
             let pid = (u16::from(b1 & 0x1f) << 8) | u16::from(b2);
             if b1 & 0x80 != 0 || pid == NULL_PID || b3 & 0x10 == 0 {
                 continue;
@@ -89,7 +205,13 @@ impl TsSegmentFacts {
         pids.sort_by_key(|p| p.pid);
         TsSegmentFacts {
             pids: pids.into_boxed_slice(),
+            lead_trim,
         }
+    }
+
+    /// The lead trim the facts were read with.
+    pub fn lead_trim(&self) -> Option<LeadTrim> {
+        self.lead_trim
     }
 
     /// The PIDs with payload, by PID.
@@ -140,6 +262,8 @@ pub struct TsRestampPlan {
     start_pts: Box<[u64]>,
     base_ticks: u64,
     pids: Box<[PlanPid]>,
+    /// (segment index, trim) of the segments that start a run.
+    lead_trims: Box<[(usize, LeadTrim)]>,
 }
 
 impl TsRestampPlan {
@@ -201,10 +325,16 @@ impl TsRestampPlan {
                 }
             })
             .collect();
+        let lead_trims = facts
+            .iter()
+            .enumerate()
+            .filter_map(|(i, f)| Some((i, f.lead_trim?)))
+            .collect();
         Ok(TsRestampPlan {
             start_pts: start_pts.into(),
             base_ticks,
             pids,
+            lead_trims,
         })
     }
 
@@ -237,9 +367,15 @@ impl TsRestampPlan {
                 (d0 != ABSENT && delta != 0).then_some(CcDelta { pid: p.pid, delta })
             })
             .collect();
+        let lead_trim = self
+            .lead_trims
+            .iter()
+            .find(|(at, _)| *at == i)
+            .map(|(_, t)| *t);
         TsShift {
             pts_offset_ticks,
             cc_deltas,
+            lead_trim,
         }
     }
 }
@@ -260,6 +396,8 @@ pub struct TsShift {
     pub pts_offset_ticks: u64,
     /// Non-zero CC deltas; PIDs not listed keep their CCs.
     pub cc_deltas: Vec<CcDelta>,
+    /// Leading packets to serve as null packets, in a segment that starts a run.
+    pub lead_trim: Option<LeadTrim>,
 }
 
 impl TsShift {
@@ -267,6 +405,7 @@ impl TsShift {
     pub fn is_identity(&self) -> bool {
         self.pts_offset_ticks & (PTS_WRAP - 1) == 0
             && self.cc_deltas.iter().all(|d| d.delta & 0x0f == 0)
+            && self.lead_trim.is_none()
     }
 
     fn cc_delta(&self, pid: u16) -> Option<u8> {
@@ -290,12 +429,15 @@ pub struct TsPatchStats {
     pub split_pes_headers: usize,
     /// Bytes outside any packet: garbage before a resync and a trailing partial packet.
     pub skipped_bytes: usize,
+    /// Packets turned into null packets by the lead trim.
+    pub trimmed_packets: usize,
 }
 
 /// Shifts the timestamps and continuity counters of a TS segment in place.
 pub fn apply(buf: &mut [u8], shift: &TsShift) -> TsPatchStats {
     let offset = shift.pts_offset_ticks & (PTS_WRAP - 1);
     let mut stats = TsPatchStats::default();
+    let mut trimmer = shift.lead_trim.map(Trimmer::new);
     let mut pos = 0;
     let mut in_sync = false;
     while let Some(at) = next_packet(buf, pos, in_sync) {
@@ -309,6 +451,11 @@ pub fn apply(buf: &mut [u8], shift: &TsShift) -> TsPatchStats {
             break;
         };
         stats.packets += 1;
+        if trimmer.as_mut().is_some_and(|t| t.drops(packet)) {
+            make_null(packet);
+            stats.trimmed_packets += 1;
+            continue;
+        }
         patch_packet(packet, offset, shift, &mut stats);
     }
     stats.skipped_bytes += buf.len().saturating_sub(pos);

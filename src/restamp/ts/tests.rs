@@ -101,7 +101,9 @@ impl Ccs {
 /// (DTS one frame earlier, a PCR 0.7 s before the DTS on each frame), each
 /// frame two packets; an audio PES per frame; PAT and PMT first; a null packet
 /// and an adaptation-only packet now and then. CCs continue from `ccs`.
-fn segment(start: u64, frames: u64, frame_ticks: u64, ccs: &mut Ccs) -> Vec<u8> {
+/// `preroll`: an audio PES of two packets one frame before the video starts,
+/// as a run's first segment has (encoder priming).
+fn segment(start: u64, frames: u64, frame_ticks: u64, ccs: &mut Ccs, preroll: bool) -> Vec<u8> {
     let mut buf = packet(
         0,
         true,
@@ -121,6 +123,18 @@ fn segment(start: u64, frames: u64, frame_ticks: u64, ccs: &mut Ccs) -> Vec<u8> 
             1, 0xf0, 0, 0, 0, 0, 0,
         ]),
     ));
+    if preroll {
+        let mut apes = pes_header(0xc0, start.wrapping_sub(frame_ticks) & MASK_33, None);
+        apes.resize(184, 0x44);
+        buf.extend(packet(AUDIO, true, ccs.next(AUDIO), None, Some(&apes)));
+        buf.extend(packet(
+            AUDIO,
+            false,
+            ccs.next(AUDIO),
+            None,
+            Some(&[0x44; 100]),
+        ));
+    }
     for f in 0..frames {
         let pts = (start + f * frame_ticks) % PTS_WRAP;
         let dts = pts.wrapping_sub(frame_ticks) & MASK_33;
@@ -212,11 +226,11 @@ fn signed(a: u64, b: u64) -> i64 {
 #[test]
 fn fields_shift_by_the_offset_and_wrap() {
     let mut ccs = Ccs::default();
-    let seg = segment(PTS_WRAP - 7_200, 6, 3600, &mut ccs);
+    let seg = segment(PTS_WRAP - 7_200, 6, 3600, &mut ccs, false);
     for offset in [0, 1, 90_000, PTS_WRAP - 1, PTS_WRAP / 2 + 12_345] {
         let shift = TsShift {
             pts_offset_ticks: offset,
-            cc_deltas: vec![],
+            ..TsShift::default()
         };
         let mut out = seg.clone();
         let stats = apply(&mut out, &shift);
@@ -244,9 +258,10 @@ fn fields_shift_by_the_offset_and_wrap() {
 #[test]
 fn only_timestamp_bits_and_cc_change() {
     let mut ccs = Ccs::default();
-    let seg = segment(1_000, 8, 3600, &mut ccs);
+    let seg = segment(1_000, 8, 3600, &mut ccs, false);
     let shift = TsShift {
         pts_offset_ticks: 0x1_5555_5555,
+        lead_trim: None,
         cc_deltas: vec![
             CcDelta {
                 pid: VIDEO,
@@ -302,13 +317,14 @@ fn only_timestamp_bits_and_cc_change() {
 #[test]
 fn identity_shift_changes_nothing() {
     let mut ccs = Ccs::default();
-    let seg = segment(5, 4, 3600, &mut ccs);
+    let seg = segment(5, 4, 3600, &mut ccs, false);
     let shift = TsShift::default();
     assert!(shift.is_identity());
     assert_eq!(restamped(&seg, &shift), seg);
     let not = TsShift {
         pts_offset_ticks: PTS_WRAP,
         cc_deltas: vec![CcDelta { pid: 7, delta: 16 }],
+        lead_trim: None,
     };
     assert!(not.is_identity());
     assert_eq!(restamped(&seg, &not), seg);
@@ -317,9 +333,9 @@ fn identity_shift_changes_nothing() {
 #[test]
 fn facts_count_payload_packets_only() {
     let mut ccs = Ccs::default();
-    let _ = segment(0, 3, 3600, &mut ccs); // start CCs mid-way
-    let seg = segment(0, 7, 3600, &mut ccs);
-    let facts = TsSegmentFacts::scan(&seg);
+    let _ = segment(0, 3, 3600, &mut ccs, false); // start CCs mid-way
+    let seg = segment(0, 7, 3600, &mut ccs, false);
+    let facts = TsSegmentFacts::scan(&seg, None);
     let video = facts.pids().iter().find(|p| p.pid == VIDEO).unwrap();
     // 3 earlier frames: video CC at 5; 7 frames × 2 payload packets follow.
     assert_eq!((video.first_cc, video.last_cc), (6, (6 + 13) % 16));
@@ -332,13 +348,13 @@ fn facts_count_payload_packets_only() {
 #[test]
 fn duplicate_packets_keep_their_repeated_cc() {
     let mut ccs = Ccs::default();
-    let seg = segment(0, 4, 3600, &mut ccs);
+    let seg = segment(0, 4, 3600, &mut ccs, false);
     // Duplicate the second video packet (same CC twice in a row).
     let mut dup = seg[..3 * PACKET].to_vec();
     dup.extend_from_slice(&seg[2 * PACKET..3 * PACKET]);
     dup.extend_from_slice(&seg[3 * PACKET..]);
-    let facts = TsSegmentFacts::scan(&dup);
-    assert_eq!(facts, TsSegmentFacts::scan(&seg));
+    let facts = TsSegmentFacts::scan(&dup, None);
+    assert_eq!(facts, TsSegmentFacts::scan(&seg, None));
     let plan = TsRestampPlan::new(&[0], &[facts], BASE_TICKS).unwrap();
     let out = restamped(&dup, &plan.for_segment(1, 180_000));
     let ccs: Vec<u8> = read(&out)
@@ -377,7 +393,7 @@ fn pes_without_room_for_its_timestamps_is_left_alone() {
         &mut out,
         &TsShift {
             pts_offset_ticks: 5,
-            cc_deltas: vec![],
+            ..TsShift::default()
         },
     );
     assert_eq!(out, p);
@@ -391,7 +407,7 @@ fn pes_without_room_for_its_timestamps_is_left_alone() {
             &p,
             &TsShift {
                 pts_offset_ticks: 5,
-                cc_deltas: vec![]
+                ..TsShift::default()
             }
         ),
         p
@@ -433,7 +449,7 @@ fn opcr_escr_and_dts_next_au_shift_too() {
         &mut out,
         &TsShift {
             pts_offset_ticks: 7,
-            cc_deltas: vec![],
+            ..TsShift::default()
         },
     );
     assert_eq!(stats.clock_references, 3);
@@ -459,7 +475,7 @@ fn opcr_escr_and_dts_next_au_shift_too() {
 #[test]
 fn garbage_and_partial_packets_are_left_untouched() {
     let mut ccs = Ccs::default();
-    let seg = segment(0, 5, 3600, &mut ccs);
+    let seg = segment(0, 5, 3600, &mut ccs, false);
     let mut buf = vec![0x47, 1, 2, 3, 0x47];
     buf.extend_from_slice(&seg[..188 * 4]);
     buf.extend_from_slice(&[0u8; 333]);
@@ -467,7 +483,7 @@ fn garbage_and_partial_packets_are_left_untouched() {
     buf.extend_from_slice(&[0x47, 0x41, 0x00, 0x10, 0, 0, 1]);
     let shift = TsShift {
         pts_offset_ticks: 90_000,
-        cc_deltas: vec![],
+        ..TsShift::default()
     };
     let out = restamped(&buf, &shift);
     assert_eq!(out[..5], buf[..5]);
@@ -507,7 +523,8 @@ fn track(frames: &[u64], disc: &[bool], run_starts: &[u64], frame_ticks: u64) ->
             pts = run_starts[i];
             ccs = Ccs::default();
         }
-        t.segments.push(segment(pts, f, frame_ticks, &mut ccs));
+        t.segments
+            .push(segment(pts, f, frame_ticks, &mut ccs, i == 0 || d));
         t.start_pts.push(pts);
         t.durations.push(f * frame_ticks);
         t.discontinuities.push(d);
@@ -517,7 +534,16 @@ fn track(frames: &[u64], disc: &[bool], run_starts: &[u64], frame_ticks: u64) ->
 }
 
 fn plan_of(t: &Track) -> TsRestampPlan {
-    let facts: Vec<TsSegmentFacts> = t.segments.iter().map(|s| TsSegmentFacts::scan(s)).collect();
+    let facts: Vec<TsSegmentFacts> = t
+        .segments
+        .iter()
+        .enumerate()
+        .map(|(i, s)| {
+            let timing = crate::probe::ts::scan(s, crate::probe::ts::Depth::Start).unwrap();
+            let trim = LeadTrim::for_segment(&timing, i == 0 || t.discontinuities[i]);
+            TsSegmentFacts::scan(s, trim)
+        })
+        .collect();
     TsRestampPlan::new(&t.start_pts, &facts, BASE_TICKS).unwrap()
 }
 
@@ -559,9 +585,59 @@ fn cc_continuous_across_loop_points_and_discontinuities() {
     }
     assert!(pids_cc_continuous(&raw).is_err(), "the source restarts CCs");
     pids_cc_continuous(&cat).unwrap();
-    // Loop 0 up to the source discontinuity is served with the source's CCs.
+    // Loop 0 up to the source discontinuity is served with the source's CCs
+    // (less the trimmed preroll, now null packets).
     let first: Vec<u8> = t.segments[..2].concat();
-    assert_eq!(read(&cat[..first.len()]).cc, read(&first).cc);
+    let mut kept = 0;
+    for (a, b) in first.chunks(PACKET).zip(cat.chunks(PACKET)) {
+        if (b[1], b[2]) != (0x1f, 0xff) {
+            assert_eq!(a[3], b[3]);
+            kept += 1;
+        }
+    }
+    let not_null = |p: &&[u8]| (p[1] & 0x1f, p[2]) != (0x1f, 0xff);
+    assert_eq!(kept, first.chunks(PACKET).filter(not_null).count() - 2);
+}
+
+#[test]
+fn lead_trim_nulls_the_preroll_of_other_streams_only() {
+    let mut ccs = Ccs::default();
+    let seg = segment(900_000, 4, 3600, &mut ccs, true);
+    let trim = LeadTrim {
+        reference_pid: VIDEO,
+        start_pts: 900_000,
+    };
+    let shift = TsShift {
+        lead_trim: Some(trim),
+        ..TsShift::default()
+    };
+    assert!(!shift.is_identity());
+    let mut out = seg.clone();
+    let stats = apply(&mut out, &shift);
+    assert_eq!(stats.trimmed_packets, 2);
+    let (a, b) = (read(&seg), read(&out));
+    assert_eq!(a.pes.len(), b.pes.len() + 1);
+    assert_eq!(a.pes[0], (AUDIO, 900_000 - 3600, 900_000 - 3600));
+    assert_eq!(b.pes[0].0, VIDEO);
+    // Packets 2 and 3 (after PAT and PMT) are null packets now; nothing else changed.
+    for (i, (x, y)) in seg.chunks(PACKET).zip(out.chunks(PACKET)).enumerate() {
+        if i == 2 || i == 3 {
+            assert_eq!((u16::from(y[1] & 0x1f) << 8) | u16::from(y[2]), NULL_PID);
+            assert_eq!(y[1] & 0x40, 0);
+        } else {
+            assert_eq!(x, y, "packet {i}");
+        }
+    }
+    // The facts read with the same trim count the audio CCs without them.
+    let facts = TsSegmentFacts::scan(&seg, Some(trim));
+    let audio = facts.pids().iter().find(|p| p.pid == AUDIO).unwrap();
+    assert_eq!((audio.first_cc, audio.last_cc), (2, 5));
+    let untrimmed = TsSegmentFacts::scan(&seg, None);
+    let audio = untrimmed.pids().iter().find(|p| p.pid == AUDIO).unwrap();
+    assert_eq!((audio.first_cc, audio.last_cc), (0, 5));
+    // A PID whose first PES is not before the start is never trimmed.
+    let seg = segment(900_000, 4, 3600, &mut Ccs::default(), false);
+    assert_eq!(restamped(&seg, &shift), seg);
 }
 
 #[test]
@@ -655,12 +731,12 @@ proptest! {
         offset in any::<u64>(),
         delta in any::<u8>(),
     ) {
-        let shift = TsShift { pts_offset_ticks: offset, cc_deltas: vec![CcDelta { pid: 0x100, delta }] };
+        let shift = TsShift { pts_offset_ticks: offset, cc_deltas: vec![CcDelta { pid: 0x100, delta }], lead_trim: None };
         let mut buf = bytes.clone();
         let stats = apply(&mut buf, &shift);
         prop_assert_eq!(buf.len(), bytes.len());
         prop_assert!(stats.skipped_bytes <= bytes.len());
-        let _ = TsSegmentFacts::scan(&bytes);
+        let _ = TsSegmentFacts::scan(&bytes, None);
     }
 
     #[test]
@@ -674,7 +750,7 @@ proptest! {
             buf.push(SYNC);
             buf.extend_from_slice(chunk);
         }
-        let facts = TsSegmentFacts::scan(&buf);
+        let facts = TsSegmentFacts::scan(&buf, None);
         let plan = TsRestampPlan::new(&[offset], std::slice::from_ref(&facts), offset).unwrap();
         let before = buf.clone();
         let stats = apply(&mut buf, &plan.for_segment(offset, offset));
