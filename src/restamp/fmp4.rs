@@ -272,10 +272,11 @@ impl Growths {
 /// Shifts every decode time of an fMP4 media segment by its track's offset and
 /// returns the new segment. `tracks` must cover every track in the segment.
 ///
-/// The caller computes the offsets per request: for global segment `g` of a
-/// track, [`super::timescale_offset`]`(start(i), start_of(g), base, timescale)`,
-/// where `start(i)` is the first `tfdt` of source segment `i` of that track,
-/// read at load. `emsg` version 1 takes the first track's offset, a `sidx` its
+/// The caller computes the offsets per request: for global segment `g`, each
+/// track's [`super::timescale_offset`]`(start(i), start_of(g), base, timescale)`,
+/// where `start(i)` is the first `tfdt` of the reference track (video, else the
+/// first audio) in source segment `i`, read at load and converted to that
+/// track's timescale, so that all tracks move by the same time. `emsg` version 1 takes the first track's offset, a `sidx` its
 /// `reference_ID`'s, each rescaled to the box's own timescale.
 pub fn apply(input: &[u8], tracks: &[TrackShift]) -> Result<Vec<u8>, Fmp4Error> {
     let mut sites = Vec::new();

@@ -44,8 +44,12 @@ pub fn pts_offset_ticks(source_start_pts: u64, start_of_g_ticks: u64, base_ticks
 }
 
 /// The fMP4 counterpart of [`pts_offset_ticks`]: the signed offset, in units of a
-/// track's `timescale`, that moves a segment whose first decode time is
+/// track's `timescale`, that moves a segment whose reference start is
 /// `source_start` (in `timescale` units) to `base_ticks + start_of_g_ticks`.
+///
+/// Every track of a segment must move by the same time, or audio and video
+/// drift apart: `source_start` is the reference track's start (its first
+/// `tfdt`) converted to this track's timescale, the same instant for all tracks.
 ///
 /// The target time is converted from 90 kHz to `timescale` with rounding to the
 /// nearest unit; it is computed from the absolute `start_of_g_ticks`, so rounding

@@ -249,14 +249,18 @@ struct PlanPid {
 /// Everything needed to restamp any global segment of one track (variant or
 /// rendition), precomputed at load from the per-segment facts.
 ///
-/// At load: [`crate::probe::ts::scan`] and [`TsSegmentFacts::scan`] per segment,
-/// then [`TsRestampPlan::new`] once per track (the facts can be dropped after).
+/// At load, per segment `i`: `timing = probe::ts::scan(bytes, ..)` (already
+/// run for durations), then [`TsSegmentFacts::scan`]`(bytes,
+/// LeadTrim::for_segment(&timing, starts_run))` where `starts_run` is
+/// `i == 0` or a source discontinuity before `i`; then, once per track,
+/// [`TsRestampPlan::new`] over every `timing.start_pts` and facts (the facts
+/// can be dropped after).
 /// Per request: [`TsRestampPlan::for_segment`] with `g` and
 /// `Schedule::start_of(g)` (O(number of PIDs)), then [`apply`] on a copy of
 /// the cached bytes.
 ///
-/// Memory: 8 bytes per segment for the start PTS and one byte per segment per
-/// PID (a 10 000-segment track with 5 PIDs: 130 KB).
+/// Memory: 8 bytes per segment for the start PTS, one byte per segment per
+/// PID, and 24 bytes per run (a 10 000-segment track with 5 PIDs: 130 KB).
 #[derive(Debug, Clone)]
 pub struct TsRestampPlan {
     start_pts: Box<[u64]>,
