@@ -423,3 +423,159 @@ fn ffprobe_follows_the_33_bit_wrap() {
     }
     assert_eq!(ffmpeg_errors(&path), "");
 }
+
+/// The first `tfdt` of each track in an fMP4 segment: (track_ID, baseMediaDecodeTime).
+fn first_decode_times(seg: &[u8]) -> Vec<(u32, u64)> {
+    let be = |at: usize, n: usize| {
+        seg[at..at + n]
+            .iter()
+            .fold(0u64, |v, &b| (v << 8) | u64::from(b))
+    };
+    let mut out: Vec<(u32, u64)> = Vec::new();
+    let mut at = 0;
+    while at + 8 <= seg.len() {
+        let (size, kind) = (be(at, 4) as usize, &seg[at + 4..at + 8]);
+        if kind == b"moof" {
+            let mut t = at + 8;
+            while t < at + size {
+                let traf_end = t + be(t, 4) as usize;
+                if &seg[t + 4..t + 8] == b"traf" {
+                    let (mut c, mut id, mut time) = (t + 8, 0, 0);
+                    while c < traf_end {
+                        match &seg[c + 4..c + 8] {
+                            b"tfhd" => id = be(c + 12, 4) as u32,
+                            b"tfdt" if seg[c + 8] == 1 => time = be(c + 12, 8),
+                            b"tfdt" => time = be(c + 12, 4),
+                            _ => {}
+                        }
+                        c += be(c, 4) as usize;
+                    }
+                    if out.iter().all(|e| e.0 != id) {
+                        out.push((id, time));
+                    }
+                }
+                t = traf_end;
+            }
+        }
+        at += size;
+    }
+    out
+}
+
+#[test]
+fn ffprobe_reads_restamped_fmp4_as_one_stream() {
+    use pseudolive::restamp::fmp4::{self, TrackShift};
+    use pseudolive::restamp::timescale_offset;
+
+    let dir = TempDir::new("restamp-fmp4");
+    // The av25 fixture remuxed (no re-encoding) to fMP4 HLS: same 5 segments.
+    let list = dir.0.join("list.txt");
+    let files: String = (0..5)
+        .map(|i| {
+            format!(
+                "file '{}'\n",
+                fixture("av25").join(format!("seg_00{i}.ts")).display()
+            )
+        })
+        .collect();
+    std::fs::write(&list, files).unwrap();
+    let status = Command::new("ffmpeg")
+        .args([
+            "-nostdin", "-v", "error", "-f", "concat", "-safe", "0", "-i",
+        ])
+        .arg(&list)
+        .args([
+            "-c",
+            "copy",
+            "-bsf:a",
+            "aac_adtstoasc",
+            "-f",
+            "hls",
+            "-hls_time",
+            "2",
+        ])
+        .args(["-hls_segment_type", "fmp4", "-hls_playlist_type", "vod"])
+        .arg("-hls_segment_filename")
+        .arg(dir.0.join("seg_%d.m4s"))
+        .arg(dir.0.join("index.m3u8"))
+        .status()
+        .expect("ffmpeg on PATH");
+    assert!(status.success());
+    let init = std::fs::read(dir.0.join("init.mp4")).unwrap();
+    let segments: Vec<Vec<u8>> = (0..5)
+        .map(|i| std::fs::read(dir.0.join(format!("seg_{i}.m4s"))).unwrap())
+        .collect();
+    // Timescales from ffprobe (track i + 1 is stream i in ffmpeg's files).
+    let out = Command::new("ffprobe")
+        .args([
+            "-v",
+            "error",
+            "-show_entries",
+            "stream=time_base",
+            "-of",
+            "csv=p=0",
+        ])
+        .arg(dir.0.join("init.mp4"))
+        .output()
+        .unwrap();
+    let timescales: Vec<u32> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| l.trim().trim_start_matches("1/").parse().unwrap())
+        .collect();
+    assert_eq!(timescales.len(), 2);
+    let l = Loaded::new("av25");
+
+    // Every track moves by the same time: the one that puts the video start of
+    // source segment i at base + start_of(g), in each track's own units.
+    let serve = |g: u64| {
+        let seg = &segments[(g % 5) as usize];
+        let starts = first_decode_times(seg);
+        let video = starts.iter().find(|s| s.0 == 1).unwrap().1;
+        let tracks: Vec<TrackShift> = (1..=2u32)
+            .map(|id| {
+                let timescale = timescales[id as usize - 1];
+                let source =
+                    (u128::from(video) * u128::from(timescale) / u128::from(timescales[0])) as u64;
+                let offset =
+                    timescale_offset(source, l.schedule.start_of(g), BASE_TICKS, timescale)
+                        .unwrap();
+                TrackShift {
+                    track_id: id,
+                    timescale,
+                    offset,
+                }
+            })
+            .collect();
+        fmp4::apply(seg, &tracks).unwrap()
+    };
+    let mut cat = init.clone();
+    let mut raw = init.clone();
+    for g in 3..13 {
+        cat.extend(serve(g));
+        raw.extend_from_slice(&segments[(g % 5) as usize]);
+    }
+    let (cat_path, raw_path) = (dir.0.join("cat.mp4"), dir.0.join("raw.mp4"));
+    std::fs::write(&cat_path, &cat).unwrap();
+    std::fs::write(&raw_path, &raw).unwrap();
+    let (streams, stderr) = ffprobe_dts(&cat_path);
+    assert_eq!(stderr, "");
+    assert_eq!(streams.len(), 2);
+    strictly_increasing(&streams[..1]).unwrap();
+    // fMP4 has no null packets to drop the audio that overlaps at a loop point:
+    // the source's audio is 256 samples longer than its video, so the audio DTS
+    // steps back by that much at each loop point (2 here), and never more than
+    // one AAC frame.
+    let audio = &streams[1];
+    let back: Vec<i64> = audio
+        .windows(2)
+        .filter(|w| w[1] <= w[0])
+        .map(|w| w[0] - w[1])
+        .collect();
+    assert_eq!(back.len(), 2, "{back:?}");
+    assert!(back.iter().all(|&b| b < 1024), "{back:?}");
+    let (streams, _) = ffprobe_dts(&raw_path);
+    assert!(
+        strictly_increasing(&streams).is_err(),
+        "the source restarts"
+    );
+}
