@@ -18,6 +18,7 @@ pub mod playlist;
 pub mod probe;
 pub mod probe_cmd;
 pub mod progress;
+pub mod restamp;
 pub mod source;
 pub mod tags;
 pub mod ticks;

@@ -6,5 +6,6 @@ mod checker;
 mod fixtures;
 mod http;
 mod prop;
+mod restamp;
 mod rules;
 mod util;

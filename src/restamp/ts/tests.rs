@@ -1,0 +1,765 @@
+//! Unit tests of the TS restamper over synthesized segments; the values are
+//! read back with mpeg2ts-reader, independently of the patcher's own parsing.
+
+use mpeg2ts_reader::packet::Packet;
+use mpeg2ts_reader::pes::{PesContents, PesHeader, PtsDts};
+use proptest::prelude::*;
+
+use super::*;
+use crate::restamp::BASE_TICKS;
+use crate::timeline::Schedule;
+
+const VIDEO: u16 = 0x100;
+const AUDIO: u16 = 0x101;
+const PMT: u16 = 0x1000;
+
+/// A packet: header, then an adaptation field (PCR and/or stuffing) when
+/// needed, then `payload` (none: adaptation field only).
+fn packet(pid: u16, pusi: bool, cc: u8, pcr_27mhz: Option<u64>, payload: Option<&[u8]>) -> Vec<u8> {
+    let body = payload.map_or(0, <[u8]>::len);
+    assert!(body <= 184);
+    let afc = match (payload.is_some(), pcr_27mhz.is_some() || body < 184) {
+        (true, false) => 0x10,
+        (true, true) => 0x30,
+        (false, _) => 0x20,
+    };
+    let mut p = vec![
+        SYNC,
+        ((pid >> 8) as u8 & 0x1f) | if pusi { 0x40 } else { 0 },
+        pid as u8,
+        afc | (cc & 0x0f),
+    ];
+    if afc & 0x20 != 0 {
+        let af_total = 184 - body; // length byte included
+        let mut af = vec![(af_total - 1) as u8];
+        if af_total > 1 {
+            af.push(if pcr_27mhz.is_some() { 0x10 } else { 0 });
+        }
+        if let Some(pcr) = pcr_27mhz {
+            let (base, ext) = ((pcr / 300) & MASK_33, pcr % 300);
+            let v = (base << 15) | (0x3f << 9) | ext;
+            af.extend_from_slice(&v.to_be_bytes()[2..]);
+        }
+        assert!(af.len() <= af_total, "payload too long for a PCR");
+        af.resize(af_total, 0xff);
+        p.extend(af);
+    }
+    p.extend_from_slice(payload.unwrap_or_default());
+    assert_eq!(p.len(), 188);
+    p
+}
+
+fn ts_bytes(prefix: u8, v: u64) -> [u8; 5] {
+    [
+        (prefix << 4) | (((v >> 30) as u8 & 0x07) << 1) | 1,
+        (v >> 22) as u8,
+        (((v >> 15) as u8) << 1) | 1,
+        (v >> 7) as u8,
+        ((v as u8) << 1) | 1,
+    ]
+}
+
+fn pes_header(stream_id: u8, pts: u64, dts: Option<u64>) -> Vec<u8> {
+    let mut p = vec![0, 0, 1, stream_id, 0, 0, 0x80];
+    match dts {
+        None => {
+            p.extend_from_slice(&[0x80, 5]);
+            p.extend_from_slice(&ts_bytes(0b0010, pts));
+        }
+        Some(dts) => {
+            p.extend_from_slice(&[0xc0, 10]);
+            p.extend_from_slice(&ts_bytes(0b0011, pts));
+            p.extend_from_slice(&ts_bytes(0b0001, dts));
+        }
+    }
+    p
+}
+
+/// Per-PID CC counters of a synthesized stream.
+#[derive(Default)]
+struct Ccs(Vec<(u16, u8)>);
+
+impl Ccs {
+    fn next(&mut self, pid: u16) -> u8 {
+        match self.0.iter_mut().find(|e| e.0 == pid) {
+            Some(e) => {
+                e.1 = (e.1 + 1) & 0x0f;
+                e.1
+            }
+            None => {
+                self.0.push((pid, 0));
+                0
+            }
+        }
+    }
+    fn current(&self, pid: u16) -> u8 {
+        self.0.iter().find(|e| e.0 == pid).map_or(0, |e| e.1)
+    }
+}
+
+/// A segment of `frames` video frames of `frame_ticks` from PTS `start`
+/// (DTS one frame earlier, a PCR 0.7 s before the DTS on each frame), each
+/// frame two packets; an audio PES per frame; PAT and PMT first; a null packet
+/// and an adaptation-only packet now and then. CCs continue from `ccs`.
+/// `preroll`: an audio PES of two packets one frame before the video starts,
+/// as a run's first segment has (encoder priming).
+fn segment(start: u64, frames: u64, frame_ticks: u64, ccs: &mut Ccs, preroll: bool) -> Vec<u8> {
+    let mut buf = packet(
+        0,
+        true,
+        ccs.next(0),
+        None,
+        Some(&[
+            0, 0, 0xb0, 13, 0, 1, 0xc1, 0, 0, 0, 1, 0xf0, 0x00, 0, 0, 0, 0,
+        ]),
+    );
+    buf.extend(packet(
+        PMT,
+        true,
+        ccs.next(PMT),
+        None,
+        Some(&[
+            0, 2, 0xb0, 23, 0, 1, 0xc1, 0, 0, 0xe1, 0, 0xf0, 0, 0x1b, 0xe1, 0, 0xf0, 0, 0x0f, 0xe1,
+            1, 0xf0, 0, 0, 0, 0, 0,
+        ]),
+    ));
+    if preroll {
+        let mut apes = pes_header(0xc0, start.wrapping_sub(frame_ticks) & MASK_33, None);
+        apes.resize(184, 0x44);
+        buf.extend(packet(AUDIO, true, ccs.next(AUDIO), None, Some(&apes)));
+        buf.extend(packet(
+            AUDIO,
+            false,
+            ccs.next(AUDIO),
+            None,
+            Some(&[0x44; 100]),
+        ));
+    }
+    for f in 0..frames {
+        let pts = (start + f * frame_ticks) % PTS_WRAP;
+        let dts = pts.wrapping_sub(frame_ticks) & MASK_33;
+        let pcr = (dts.wrapping_sub(63_000) & MASK_33) * 300 + 17;
+        let mut pes = pes_header(0xe0, pts, Some(dts));
+        pes.resize(150, 0x11);
+        buf.extend(packet(VIDEO, true, ccs.next(VIDEO), Some(pcr), Some(&pes)));
+        buf.extend(packet(
+            VIDEO,
+            false,
+            ccs.next(VIDEO),
+            None,
+            Some(&[0x22; 184]),
+        ));
+        if f % 3 == 1 {
+            buf.extend(packet(NULL_PID, false, 5, None, Some(&[0xff; 184])));
+            // Adaptation only: the CC repeats the last payload packet's.
+            buf.extend(packet(
+                VIDEO,
+                false,
+                ccs.current(VIDEO),
+                Some(pcr + 300),
+                None,
+            ));
+        }
+        let mut apes = pes_header(0xc0, (pts + 150) % PTS_WRAP, None);
+        apes.resize(100, 0x33);
+        buf.extend(packet(AUDIO, true, ccs.next(AUDIO), None, Some(&apes)));
+    }
+    buf
+}
+
+/// Timestamps as an independent reader sees them.
+#[derive(Debug, Default, PartialEq)]
+struct Read {
+    /// (pid, pts, dts or pts)
+    pes: Vec<(u16, u64, u64)>,
+    /// PCR in 27 MHz units.
+    pcr: Vec<u64>,
+    /// (pid, cc) of packets with payload.
+    cc: Vec<(u16, u8)>,
+}
+
+fn read(buf: &[u8]) -> Read {
+    let mut r = Read::default();
+    for chunk in buf.chunks_exact(PACKET) {
+        let pk = Packet::new(chunk);
+        let pid = u16::from(pk.pid());
+        if pid == NULL_PID {
+            continue;
+        }
+        if let Some(af) = pk.adaptation_field()
+            && let Ok(pcr) = af.pcr()
+        {
+            r.pcr.push(u64::from(pcr));
+        }
+        let Some(payload) = pk.payload() else {
+            continue;
+        };
+        r.cc.push((pid, pk.continuity_counter().count()));
+        if pk.payload_unit_start_indicator()
+            && pid != 0
+            && pid != PMT
+            && let Some(h) = PesHeader::from_bytes(payload)
+            && let PesContents::Parsed(Some(parsed)) = h.contents()
+        {
+            match parsed.pts_dts() {
+                Ok(PtsDts::PtsOnly(Ok(p))) => r.pes.push((pid, p.value(), p.value())),
+                Ok(PtsDts::Both {
+                    pts: Ok(p),
+                    dts: Ok(d),
+                }) => r.pes.push((pid, p.value(), d.value())),
+                other => panic!("unreadable timestamps {other:?}"),
+            }
+        }
+    }
+    r
+}
+
+fn signed(a: u64, b: u64) -> i64 {
+    let d = crate::ticks::pts_diff(a, b);
+    if d > PTS_WRAP / 2 {
+        d as i64 - PTS_WRAP as i64
+    } else {
+        d as i64
+    }
+}
+
+#[test]
+fn fields_shift_by_the_offset_and_wrap() {
+    let mut ccs = Ccs::default();
+    let seg = segment(PTS_WRAP - 7_200, 6, 3600, &mut ccs, false);
+    for offset in [0, 1, 90_000, PTS_WRAP - 1, PTS_WRAP / 2 + 12_345] {
+        let shift = TsShift {
+            pts_offset_ticks: offset,
+            ..TsShift::default()
+        };
+        let mut out = seg.clone();
+        let stats = apply(&mut out, &shift);
+        let (a, b) = (read(&seg), read(&out));
+        assert_eq!(a.pes.len(), b.pes.len());
+        for (x, y) in a.pes.iter().zip(&b.pes) {
+            assert_eq!(y.0, x.0);
+            assert_eq!(y.1, (x.1 + offset) % PTS_WRAP);
+            assert_eq!(y.2, (x.2 + offset) % PTS_WRAP);
+        }
+        assert_eq!(a.pcr.len(), b.pcr.len());
+        for (x, y) in a.pcr.iter().zip(&b.pcr) {
+            assert_eq!(y % 300, x % 300, "extension kept");
+            assert_eq!(y / 300, (x / 300 + offset) % PTS_WRAP);
+        }
+        assert_eq!(a.cc, b.cc);
+        if offset != 0 {
+            assert_eq!(stats.pes_timestamps, 6 * 3);
+            assert_eq!(stats.clock_references, 6 + 2);
+        }
+        assert_eq!(stats.skipped_bytes, 0);
+    }
+}
+
+#[test]
+fn only_timestamp_bits_and_cc_change() {
+    let mut ccs = Ccs::default();
+    let seg = segment(1_000, 8, 3600, &mut ccs, false);
+    let shift = TsShift {
+        pts_offset_ticks: 0x1_5555_5555,
+        lead_trim: None,
+        cc_deltas: vec![
+            CcDelta {
+                pid: VIDEO,
+                delta: 3,
+            },
+            CcDelta { pid: 0, delta: 9 },
+        ],
+    };
+    let out = restamped(&seg, &shift);
+    for (i, (a, b)) in seg.chunks(PACKET).zip(out.chunks(PACKET)).enumerate() {
+        let pid = (u16::from(a[1] & 0x1f) << 8) | u16::from(a[2]);
+        assert_eq!(a[..3], b[..3], "packet {i}");
+        assert_eq!(a[3] & 0xf0, b[3] & 0xf0, "packet {i}");
+        let want_cc = match pid {
+            VIDEO => (a[3] + 3) & 0x0f,
+            0 => (a[3] + 9) & 0x0f,
+            _ => a[3] & 0x0f,
+        };
+        assert_eq!(b[3] & 0x0f, want_cc, "packet {i} pid {pid:#x}");
+        // Every other differing byte is a PCR (bytes 6..12 with an AF) or a
+        // PES timestamp, and the non-value bits of those stay.
+        let pcr = a[3] & 0x20 != 0 && a[4] >= 7 && a[5] & 0x10 != 0;
+        let start = if a[3] & 0x20 != 0 {
+            5 + usize::from(a[4])
+        } else {
+            4
+        };
+        let pes = a[1] & 0x40 != 0 && pid != 0 && pid != PMT && a[3] & 0x10 != 0;
+        for j in 4..PACKET {
+            if a[j] == b[j] {
+                continue;
+            }
+            let in_pcr = pcr && (6..12).contains(&j);
+            let ts_len = if pes {
+                (a[start + 7] >> 6) as usize * 5 - 5
+            } else {
+                0
+            };
+            let in_pes = pes && (start + 9..start + 9 + ts_len).contains(&j);
+            assert!(in_pcr || in_pes, "packet {i} byte {j} changed");
+            if in_pcr && j == 10 {
+                assert_eq!(a[j] & 0x7f, b[j] & 0x7f, "reserved bits and extension kept");
+            }
+            if in_pes {
+                let k = (j - start - 9) % 5;
+                let keep: u8 = [0xf1, 0, 1, 0, 1][k];
+                assert_eq!(a[j] & keep, b[j] & keep, "prefix/marker bits kept");
+            }
+        }
+    }
+}
+
+#[test]
+fn identity_shift_changes_nothing() {
+    let mut ccs = Ccs::default();
+    let seg = segment(5, 4, 3600, &mut ccs, false);
+    let shift = TsShift::default();
+    assert!(shift.is_identity());
+    assert_eq!(restamped(&seg, &shift), seg);
+    let not = TsShift {
+        pts_offset_ticks: PTS_WRAP,
+        cc_deltas: vec![CcDelta { pid: 7, delta: 16 }],
+        lead_trim: None,
+    };
+    assert!(not.is_identity());
+    assert_eq!(restamped(&seg, &not), seg);
+}
+
+#[test]
+fn facts_count_payload_packets_only() {
+    let mut ccs = Ccs::default();
+    let _ = segment(0, 3, 3600, &mut ccs, false); // start CCs mid-way
+    let seg = segment(0, 7, 3600, &mut ccs, false);
+    let facts = TsSegmentFacts::scan(&seg, None);
+    let video = facts.pids().iter().find(|p| p.pid == VIDEO).unwrap();
+    // 3 earlier frames: video CC at 5; 7 frames × 2 payload packets follow.
+    assert_eq!((video.first_cc, video.last_cc), (6, (6 + 13) % 16));
+    assert_eq!(video.advance(), 14);
+    assert!(facts.pids().iter().all(|p| p.pid != NULL_PID));
+    let pids: Vec<u16> = facts.pids().iter().map(|p| p.pid).collect();
+    assert_eq!(pids, vec![0, VIDEO, AUDIO, PMT]);
+}
+
+#[test]
+fn duplicate_packets_keep_their_repeated_cc() {
+    let mut ccs = Ccs::default();
+    let seg = segment(0, 4, 3600, &mut ccs, false);
+    // Duplicate the second video packet (same CC twice in a row).
+    let mut dup = seg[..3 * PACKET].to_vec();
+    dup.extend_from_slice(&seg[2 * PACKET..3 * PACKET]);
+    dup.extend_from_slice(&seg[3 * PACKET..]);
+    let facts = TsSegmentFacts::scan(&dup, None);
+    assert_eq!(facts, TsSegmentFacts::scan(&seg, None));
+    let plan = TsRestampPlan::new(&[0], &[facts], BASE_TICKS).unwrap();
+    let out = restamped(&dup, &plan.for_segment(1, 180_000));
+    let ccs: Vec<u8> = read(&out)
+        .cc
+        .iter()
+        .filter(|c| c.0 == VIDEO)
+        .map(|c| c.1)
+        .collect();
+    assert_eq!(ccs[0], 8, "loop 1 continues after 8 payload packets");
+    assert_eq!(ccs[0], ccs[1], "the duplicate still repeats the CC");
+}
+
+#[test]
+fn plan_errors() {
+    assert_eq!(
+        TsRestampPlan::new(&[], &[], 0).unwrap_err(),
+        PlanError::Empty
+    );
+    assert_eq!(
+        TsRestampPlan::new(&[1], &[], 0).unwrap_err(),
+        PlanError::LengthMismatch {
+            start_pts: 1,
+            facts: 0
+        }
+    );
+}
+
+#[test]
+fn pes_without_room_for_its_timestamps_is_left_alone() {
+    // A PES header cut by the end of the packet: 180 bytes of adaptation field
+    // leave 4 bytes of payload.
+    let pes = pes_header(0xe0, 1234, Some(1000));
+    let p = packet(VIDEO, true, 0, None, Some(&pes[..4]));
+    let mut out = p.clone();
+    let stats = apply(
+        &mut out,
+        &TsShift {
+            pts_offset_ticks: 5,
+            ..TsShift::default()
+        },
+    );
+    assert_eq!(out, p);
+    assert_eq!(stats.split_pes_headers, 1);
+    // Stream ids without a PES header (padding) are never touched.
+    let mut pad = pes_header(0xbe, 1234, None);
+    pad.resize(184, 0xff);
+    let p = packet(VIDEO, true, 0, None, Some(&pad));
+    assert_eq!(
+        restamped(
+            &p,
+            &TsShift {
+                pts_offset_ticks: 5,
+                ..TsShift::default()
+            }
+        ),
+        p
+    );
+}
+
+#[test]
+fn opcr_escr_and_dts_next_au_shift_too() {
+    // Adaptation field: flags PCR|OPCR|extension; extension with seamless splice.
+    let mut af = vec![0x10 | 0x08 | 0x01];
+    let pcr = ((1000u64 << 15) | (0x3f << 9) | 299).to_be_bytes();
+    let opcr = ((2000u64 << 15) | (0x3f << 9) | 1).to_be_bytes();
+    af.extend_from_slice(&pcr[2..]);
+    af.extend_from_slice(&opcr[2..]);
+    af.extend_from_slice(&[6, 0x20 | 0x1f]); // extension length, seamless_splice_flag
+    af.extend_from_slice(&ts_bytes(0b0101, 3000)); // splice type 5, DTS_next_AU
+    // PES with PTS and ESCR.
+    let escr_base = 4000u64;
+    let escr = (0xc000_0000_0000u64
+        | ((escr_base >> 30) << 43)
+        | (1 << 42)
+        | (((escr_base >> 15) & 0x7fff) << 27)
+        | (1 << 26)
+        | ((escr_base & 0x7fff) << 11)
+        | (1 << 10)
+        | (123 << 1)
+        | 1)
+    .to_be_bytes();
+    let mut pes = vec![0, 0, 1, 0xbd, 0, 0, 0x80, 0x80 | 0x20, 11];
+    pes.extend_from_slice(&ts_bytes(0b0010, 5000));
+    pes.extend_from_slice(&escr[2..]);
+    let mut p = vec![SYNC, 0x41, 0x00, 0x30, (183 - pes.len()) as u8];
+    p.extend_from_slice(&af);
+    p.resize(188 - pes.len(), 0xff);
+    p.extend_from_slice(&pes);
+    assert_eq!(p.len(), 188);
+    let mut out = p.clone();
+    let stats = apply(
+        &mut out,
+        &TsShift {
+            pts_offset_ticks: 7,
+            ..TsShift::default()
+        },
+    );
+    assert_eq!(stats.clock_references, 3);
+    assert_eq!(stats.pes_timestamps, 2);
+    let field = |b: &[u8], at: usize, n: usize| read_be(&b[at..at + n]);
+    assert_eq!(field(&out, 6, 6) >> 15, 1007);
+    assert_eq!(field(&out, 6, 6) & 0x7fff, field(&p, 6, 6) & 0x7fff);
+    assert_eq!(field(&out, 12, 6) >> 15, 2007);
+    let mut next_au = [0u8; 5];
+    next_au.copy_from_slice(&out[20..25]);
+    assert_eq!(next_au, ts_bytes(0b0101, 3007));
+    let s = 188 - pes.len();
+    assert_eq!(out[s + 9..s + 14], ts_bytes(0b0010, 5007));
+    let e = field(&out, s + 14, 6);
+    let base = (((e >> 43) & 7) << 30) | (((e >> 27) & 0x7fff) << 15) | ((e >> 11) & 0x7fff);
+    assert_eq!(base, 4007);
+    assert_eq!(
+        e & 0xc400_0400_07ff,
+        field(&p, s + 14, 6) & 0xc400_0400_07ff
+    );
+}
+
+#[test]
+fn garbage_and_partial_packets_are_left_untouched() {
+    let mut ccs = Ccs::default();
+    let seg = segment(0, 5, 3600, &mut ccs, false);
+    let mut buf = vec![0x47, 1, 2, 3, 0x47];
+    buf.extend_from_slice(&seg[..188 * 4]);
+    buf.extend_from_slice(&[0u8; 333]);
+    buf.extend_from_slice(&seg[188 * 4..]);
+    buf.extend_from_slice(&[0x47, 0x41, 0x00, 0x10, 0, 0, 1]);
+    let shift = TsShift {
+        pts_offset_ticks: 90_000,
+        ..TsShift::default()
+    };
+    let out = restamped(&buf, &shift);
+    assert_eq!(out[..5], buf[..5]);
+    assert_eq!(
+        out[5 + 188 * 4..5 + 188 * 4 + 333],
+        buf[5 + 188 * 4..5 + 188 * 4 + 333]
+    );
+    assert_eq!(out[out.len() - 7..], buf[buf.len() - 7..]);
+    let stats = apply(&mut buf.clone(), &shift);
+    assert_eq!(stats.skipped_bytes, 5 + 333 + 7);
+    let clean = restamped(&seg, &shift);
+    assert_eq!(out[5..5 + 188 * 4], clean[..188 * 4]);
+    assert_eq!(out[5 + 188 * 4 + 333..out.len() - 7], clean[188 * 4..]);
+}
+
+/// One loop of a synthesized track: per segment, frames and whether a source
+/// discontinuity (new timestamps, CCs from 0) comes before it.
+struct Track {
+    segments: Vec<Vec<u8>>,
+    start_pts: Vec<u64>,
+    durations: Vec<u64>,
+    discontinuities: Vec<bool>,
+}
+
+fn track(frames: &[u64], disc: &[bool], run_starts: &[u64], frame_ticks: u64) -> Track {
+    let mut t = Track {
+        segments: vec![],
+        start_pts: vec![],
+        durations: vec![],
+        discontinuities: vec![],
+    };
+    let mut ccs = Ccs::default();
+    let mut pts = run_starts[0];
+    for (i, &f) in frames.iter().enumerate() {
+        let d = i > 0 && disc[i];
+        if d {
+            pts = run_starts[i];
+            ccs = Ccs::default();
+        }
+        t.segments
+            .push(segment(pts, f, frame_ticks, &mut ccs, i == 0 || d));
+        t.start_pts.push(pts);
+        t.durations.push(f * frame_ticks);
+        t.discontinuities.push(d);
+        pts = (pts + f * frame_ticks) % PTS_WRAP;
+    }
+    t
+}
+
+fn plan_of(t: &Track) -> TsRestampPlan {
+    let facts: Vec<TsSegmentFacts> = t
+        .segments
+        .iter()
+        .enumerate()
+        .map(|(i, s)| {
+            let timing = crate::probe::ts::scan(s, crate::probe::ts::Depth::Start).unwrap();
+            let trim = LeadTrim::for_segment(&timing, i == 0 || t.discontinuities[i]);
+            TsSegmentFacts::scan(s, trim)
+        })
+        .collect();
+    TsRestampPlan::new(&t.start_pts, &facts, BASE_TICKS).unwrap()
+}
+
+fn pids_cc_continuous(buf: &[u8]) -> Result<(), String> {
+    let r = read(buf);
+    let mut last: Vec<(u16, u8)> = Vec::new();
+    for (pid, cc) in r.cc {
+        match last.iter_mut().find(|e| e.0 == pid) {
+            Some(e) => {
+                if cc != (e.1 + 1) & 0x0f {
+                    return Err(format!("pid {pid:#x}: {} then {cc}", e.1));
+                }
+                e.1 = cc;
+            }
+            None => last.push((pid, cc)),
+        }
+    }
+    Ok(())
+}
+
+#[test]
+fn cc_continuous_across_loop_points_and_discontinuities() {
+    let t = track(
+        &[3, 5, 2, 4],
+        &[false, false, true, false],
+        &[100, 0, 7_000_000, 0],
+        3600,
+    );
+    let plan = plan_of(&t);
+    let s = Schedule::new(&t.durations, &t.discontinuities, 1, 3);
+    let mut raw = Vec::new();
+    let mut cat = Vec::new();
+    for g in 0..4 * 4 + 3 {
+        raw.extend_from_slice(&t.segments[(g % 4) as usize]);
+        cat.extend(restamped(
+            &t.segments[(g % 4) as usize],
+            &plan.for_segment(g, s.start_of(g)),
+        ));
+    }
+    assert!(pids_cc_continuous(&raw).is_err(), "the source restarts CCs");
+    pids_cc_continuous(&cat).unwrap();
+    // Loop 0 up to the source discontinuity is served with the source's CCs
+    // (less the trimmed preroll, now null packets).
+    let first: Vec<u8> = t.segments[..2].concat();
+    let mut kept = 0;
+    for (a, b) in first.chunks(PACKET).zip(cat.chunks(PACKET)) {
+        if (b[1], b[2]) != (0x1f, 0xff) {
+            assert_eq!(a[3], b[3]);
+            kept += 1;
+        }
+    }
+    let not_null = |p: &&[u8]| (p[1] & 0x1f, p[2]) != (0x1f, 0xff);
+    assert_eq!(kept, first.chunks(PACKET).filter(not_null).count() - 2);
+}
+
+#[test]
+fn lead_trim_nulls_the_preroll_of_other_streams_only() {
+    let mut ccs = Ccs::default();
+    let seg = segment(900_000, 4, 3600, &mut ccs, true);
+    let trim = LeadTrim {
+        reference_pid: VIDEO,
+        start_pts: 900_000,
+    };
+    let shift = TsShift {
+        lead_trim: Some(trim),
+        ..TsShift::default()
+    };
+    assert!(!shift.is_identity());
+    let mut out = seg.clone();
+    let stats = apply(&mut out, &shift);
+    assert_eq!(stats.trimmed_packets, 2);
+    let (a, b) = (read(&seg), read(&out));
+    assert_eq!(a.pes.len(), b.pes.len() + 1);
+    assert_eq!(a.pes[0], (AUDIO, 900_000 - 3600, 900_000 - 3600));
+    assert_eq!(b.pes[0].0, VIDEO);
+    // Packets 2 and 3 (after PAT and PMT) are null packets now; nothing else changed.
+    for (i, (x, y)) in seg.chunks(PACKET).zip(out.chunks(PACKET)).enumerate() {
+        if i == 2 || i == 3 {
+            assert_eq!((u16::from(y[1] & 0x1f) << 8) | u16::from(y[2]), NULL_PID);
+            assert_eq!(y[1] & 0x40, 0);
+        } else {
+            assert_eq!(x, y, "packet {i}");
+        }
+    }
+    // The facts read with the same trim count the audio CCs without them.
+    let facts = TsSegmentFacts::scan(&seg, Some(trim));
+    let audio = facts.pids().iter().find(|p| p.pid == AUDIO).unwrap();
+    assert_eq!((audio.first_cc, audio.last_cc), (2, 5));
+    let untrimmed = TsSegmentFacts::scan(&seg, None);
+    let audio = untrimmed.pids().iter().find(|p| p.pid == AUDIO).unwrap();
+    assert_eq!((audio.first_cc, audio.last_cc), (0, 5));
+    // A PID whose first PES is not before the start is never trimmed.
+    let seg = segment(900_000, 4, 3600, &mut Ccs::default(), false);
+    assert_eq!(restamped(&seg, &shift), seg);
+}
+
+#[test]
+fn first_segment_starts_at_base() {
+    let t = track(&[4, 4], &[false, false], &[PTS_WRAP - 10, 0], 3600);
+    let plan = plan_of(&t);
+    let out = restamped(&t.segments[0], &plan.for_segment(0, 0));
+    let r = read(&out);
+    assert_eq!(r.pes[0], (VIDEO, BASE_TICKS, BASE_TICKS - 3600));
+    // The earliest timestamp of all, the first PCR, is still above 0.
+    assert!(
+        r.pcr
+            .iter()
+            .all(|&p| p / 300 < BASE_TICKS && p / 300 > BASE_TICKS - 100_000)
+    );
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+
+    /// Across any boundary (next segment, source discontinuity, loop point,
+    /// 33-bit wrap of the source or of the timeline), the first DTS of g + 1
+    /// follows the last DTS of g by one frame, within one frame, per PID; PCR
+    /// moves forward; CCs run on.
+    #[test]
+    fn timestamps_continuous_between_consecutive_segments(
+        frames in proptest::collection::vec(1u64..6, 1..6),
+        disc in proptest::collection::vec(any::<bool>(), 6),
+        starts in proptest::collection::vec(0u64..PTS_WRAP, 6),
+        near_wrap in proptest::collection::vec(0u64..100_000, 6),
+        wrap_source in any::<bool>(),
+        frame_ticks in proptest::sample::select(vec![3600u64, 3003, 1920, 1800]),
+        jitter in proptest::collection::vec(-1i64..=1, 6),
+        wraps in 0u64..3,
+        before_wrap in 0u64..2_000_000,
+        first in 0u64..12,
+    ) {
+        let n = frames.len();
+        let run_starts: Vec<u64> = (0..6)
+            .map(|i| if wrap_source { PTS_WRAP - near_wrap[i] } else { starts[i] })
+            .collect();
+        let t = track(&frames, &disc, &run_starts, frame_ticks);
+        let plan = plan_of(&t);
+        // The shared schedule comes from another variant: off by up to half a frame.
+        let sched: Vec<u64> = t
+            .durations
+            .iter()
+            .zip(&jitter)
+            .map(|(&d, &j)| d.saturating_add_signed(j * (frame_ticks / 2) as i64).max(1))
+            .collect();
+        let s = Schedule::new(&sched, &t.discontinuities, 1, 3);
+        // Start where base + start_of(g) is just below a multiple of 2^33.
+        let target = (wraps + 1) * PTS_WRAP - BASE_TICKS - before_wrap;
+        let k = target / s.loop_ticks();
+        let g0 = k * n as u64 + first;
+        let count = 2 * n as u64 + 2;
+        let out: Vec<Read> = (g0..g0 + count)
+            .map(|g| {
+                let i = (g % n as u64) as usize;
+                let shift = plan.for_segment(g, s.start_of(g));
+                let out = restamped(&t.segments[i], &shift);
+                prop_assert!(pids_cc_continuous(&out).is_ok());
+                let r = read(&out);
+                // The reference start lands exactly on base + start_of(g).
+                prop_assert_eq!(r.pes[0].1, (BASE_TICKS + s.start_of(g)) % PTS_WRAP);
+                Ok(r)
+            })
+            .collect::<Result<_, TestCaseError>>()?;
+        let mut cat = Vec::new();
+        for g in g0..g0 + count {
+            let i = (g % n as u64) as usize;
+            cat.extend(restamped(&t.segments[i], &plan.for_segment(g, s.start_of(g))));
+        }
+        prop_assert!(pids_cc_continuous(&cat).is_ok(), "{:?}", pids_cc_continuous(&cat));
+        let f = frame_ticks as i64;
+        for pair in out.windows(2) {
+            for pid in [VIDEO, AUDIO] {
+                let last = pair[0].pes.iter().rev().find(|p| p.0 == pid).unwrap().2;
+                let next = pair[1].pes.iter().find(|p| p.0 == pid).unwrap().2;
+                let gap = signed(next, last);
+                prop_assert!((gap - f).abs() <= f, "pid {:#x}: DTS {} then {} (gap {})", pid, last, next, gap);
+            }
+            let gap = signed(pair[1].pcr[0] / 300, *pair[0].pcr.last().unwrap() / 300);
+            prop_assert!(gap > 0 && gap <= 2 * f, "PCR gap {}", gap);
+        }
+    }
+
+    #[test]
+    fn arbitrary_bytes_never_panic(
+        bytes in proptest::collection::vec(any::<u8>(), 0..3000),
+        offset in any::<u64>(),
+        delta in any::<u8>(),
+    ) {
+        let shift = TsShift { pts_offset_ticks: offset, cc_deltas: vec![CcDelta { pid: 0x100, delta }], lead_trim: None };
+        let mut buf = bytes.clone();
+        let stats = apply(&mut buf, &shift);
+        prop_assert_eq!(buf.len(), bytes.len());
+        prop_assert!(stats.skipped_bytes <= bytes.len());
+        let _ = TsSegmentFacts::scan(&bytes, None);
+    }
+
+    #[test]
+    fn packets_with_random_contents_never_panic(
+        seed in proptest::collection::vec(any::<u8>(), 0..4000),
+        offset in any::<u64>(),
+    ) {
+        // Sync bytes every 188 bytes, the rest random: every header path runs.
+        let mut buf = Vec::new();
+        for chunk in seed.chunks(187) {
+            buf.push(SYNC);
+            buf.extend_from_slice(chunk);
+        }
+        let facts = TsSegmentFacts::scan(&buf, None);
+        let plan = TsRestampPlan::new(&[offset], std::slice::from_ref(&facts), offset).unwrap();
+        let before = buf.clone();
+        let stats = apply(&mut buf, &plan.for_segment(offset, offset));
+        prop_assert_eq!(buf.len(), before.len());
+        prop_assert_eq!(stats.packets, before.len() / 188);
+        // Sync bytes, PIDs and flags never change.
+        for (a, b) in before.chunks_exact(188).zip(buf.chunks_exact(188)) {
+            prop_assert_eq!(a[..3].to_vec(), b[..3].to_vec());
+            prop_assert_eq!(a[3] & 0xf0, b[3] & 0xf0);
+        }
+    }
+}
