@@ -12,7 +12,7 @@ use pseudolive::probe::{ProbeMode, Prober};
 use pseudolive::restamp::BASE_TICKS;
 use pseudolive::restamp::ts::{LeadTrim, TsRestampPlan, TsSegmentFacts, restamped};
 use pseudolive::source;
-use pseudolive::ticks::PTS_WRAP;
+use pseudolive::ticks::{PTS_WRAP, Ticks};
 use pseudolive::timeline::Schedule;
 
 use crate::util::{fixture, temp_dir};
@@ -73,7 +73,10 @@ impl Loaded {
             .collect();
         Loaded {
             plan: TsRestampPlan::new(&start_pts, &facts, BASE_TICKS).unwrap(),
-            schedule: Schedule::new(&durations, &discontinuities, 2, 3),
+            schedule: Schedule::new(
+                &durations.iter().map(|&d| Ticks(d)).collect::<Vec<_>>(),
+                &discontinuities,
+            ),
             segments,
         }
     }
@@ -84,7 +87,7 @@ impl Loaded {
 
     /// Global segment `g` as served in continuous mode.
     fn serve(&self, g: u64) -> Vec<u8> {
-        let shift = self.plan.for_segment(g, self.schedule.start_of(g));
+        let shift = self.plan.for_segment(g, self.schedule.start_of(g).0);
         restamped(&self.segments[(g % self.n()) as usize], &shift)
     }
 
@@ -178,7 +181,7 @@ fn only_timestamps_and_ccs_change(name: &str) {
         let (src, out) = (l.source(g), l.serve(g));
         assert_eq!(src.len(), out.len());
         assert_eq!(src.len() % 188, 0, "{name}: fixture packets are whole");
-        let shift = l.plan.for_segment(g, l.schedule.start_of(g));
+        let shift = l.plan.for_segment(g, l.schedule.start_of(g).0);
         let mut changed = 0;
         let (mut kept_src, mut kept_out) = (Vec::new(), Vec::new());
         for (a, b) in src.chunks(188).zip(out.chunks(188)) {
@@ -404,10 +407,10 @@ fn ffprobe_follows_the_33_bit_wrap() {
     let dir = TempDir::new("restamp-wrap");
     let l = Loaded::new("av25");
     // The first loop whose media time reaches 2^33: the wrap falls inside it.
-    let k = (PTS_WRAP - BASE_TICKS) / l.schedule.loop_ticks();
+    let k = (PTS_WRAP - BASE_TICKS) / l.schedule.loop_duration().0;
     let range = k * l.n()..(k + 2) * l.n() + 1;
-    let end = BASE_TICKS + l.schedule.start_of(range.end);
-    assert!(BASE_TICKS + l.schedule.start_of(range.start) < PTS_WRAP && end > PTS_WRAP);
+    let end = BASE_TICKS + l.schedule.start_of(range.end).0;
+    assert!(BASE_TICKS + l.schedule.start_of(range.start).0 < PTS_WRAP && end > PTS_WRAP);
     let served: Vec<u8> = range.clone().flat_map(|g| l.serve(g)).collect();
     let path = dir.0.join("wrap.ts");
     std::fs::write(&path, &served).unwrap();
@@ -537,7 +540,7 @@ fn ffprobe_reads_restamped_fmp4_as_one_stream() {
                 let source =
                     (u128::from(video) * u128::from(timescale) / u128::from(timescales[0])) as u64;
                 let offset =
-                    timescale_offset(source, l.schedule.start_of(g), BASE_TICKS, timescale)
+                    timescale_offset(source, l.schedule.start_of(g).0, BASE_TICKS, timescale)
                         .unwrap();
                 TrackShift {
                     track_id: id,

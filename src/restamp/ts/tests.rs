@@ -7,6 +7,7 @@ use proptest::prelude::*;
 
 use super::*;
 use crate::restamp::BASE_TICKS;
+use crate::ticks::Ticks;
 use crate::timeline::Schedule;
 
 const VIDEO: u16 = 0x100;
@@ -573,14 +574,17 @@ fn cc_continuous_across_loop_points_and_discontinuities() {
         3600,
     );
     let plan = plan_of(&t);
-    let s = Schedule::new(&t.durations, &t.discontinuities, 1, 3);
+    let s = Schedule::new(
+        &t.durations.iter().map(|&d| Ticks(d)).collect::<Vec<_>>(),
+        &t.discontinuities,
+    );
     let mut raw = Vec::new();
     let mut cat = Vec::new();
     for g in 0..4 * 4 + 3 {
         raw.extend_from_slice(&t.segments[(g % 4) as usize]);
         cat.extend(restamped(
             &t.segments[(g % 4) as usize],
-            &plan.for_segment(g, s.start_of(g)),
+            &plan.for_segment(g, s.start_of(g).0),
         ));
     }
     assert!(pids_cc_continuous(&raw).is_err(), "the source restarts CCs");
@@ -688,28 +692,31 @@ proptest! {
             .zip(&jitter)
             .map(|(&d, &j)| d.saturating_add_signed(j * (frame_ticks / 2) as i64).max(1))
             .collect();
-        let s = Schedule::new(&sched, &t.discontinuities, 1, 3);
+        let s = Schedule::new(
+            &sched.iter().map(|&d| Ticks(d)).collect::<Vec<_>>(),
+            &t.discontinuities,
+        );
         // Start where base + start_of(g) is just below a multiple of 2^33.
         let target = (wraps + 1) * PTS_WRAP - BASE_TICKS - before_wrap;
-        let k = target / s.loop_ticks();
+        let k = target / s.loop_duration().0;
         let g0 = k * n as u64 + first;
         let count = 2 * n as u64 + 2;
         let out: Vec<Read> = (g0..g0 + count)
             .map(|g| {
                 let i = (g % n as u64) as usize;
-                let shift = plan.for_segment(g, s.start_of(g));
+                let shift = plan.for_segment(g, s.start_of(g).0);
                 let out = restamped(&t.segments[i], &shift);
                 prop_assert!(pids_cc_continuous(&out).is_ok());
                 let r = read(&out);
                 // The reference start lands exactly on base + start_of(g).
-                prop_assert_eq!(r.pes[0].1, (BASE_TICKS + s.start_of(g)) % PTS_WRAP);
+                prop_assert_eq!(r.pes[0].1, (BASE_TICKS + s.start_of(g).0) % PTS_WRAP);
                 Ok(r)
             })
             .collect::<Result<_, TestCaseError>>()?;
         let mut cat = Vec::new();
         for g in g0..g0 + count {
             let i = (g % n as u64) as usize;
-            cat.extend(restamped(&t.segments[i], &plan.for_segment(g, s.start_of(g))));
+            cat.extend(restamped(&t.segments[i], &plan.for_segment(g, s.start_of(g).0)));
         }
         prop_assert!(pids_cc_continuous(&cat).is_ok(), "{:?}", pids_cc_continuous(&cat));
         let f = frame_ticks as i64;
