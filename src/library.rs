@@ -16,6 +16,7 @@ use crate::loader::{self, Loaded};
 use crate::model::{Stream, TrackTiming};
 use crate::playlist::{self, MediaRequest};
 use crate::probe::Prober;
+use crate::restamp::ts::TsRestampPlan;
 use crate::source::SourceError;
 use crate::ticks::Ticks;
 use crate::timeline::{Window, WindowRule};
@@ -93,6 +94,8 @@ pub struct LiveStream {
     cache: Vec<Mutex<Option<(CacheKey, Rendered)>>>,
     /// Segment file → (track, index in the loop).
     paths: std::collections::HashMap<String, (usize, usize)>,
+    /// Per track, once asked for: what rewriting its timestamps needs.
+    restamp: Vec<tokio::sync::OnceCell<Result<Arc<TsRestampPlan>, Arc<SourceError>>>>,
 }
 
 impl LiveStream {
@@ -113,6 +116,7 @@ impl LiveStream {
             }
         }
         LiveStream {
+            restamp: stream.tracks.iter().map(|_| Default::default()).collect(),
             paths,
             cache: stream.tracks.iter().map(|_| Mutex::new(None)).collect(),
             master_uris,
@@ -173,6 +177,33 @@ impl LiveStream {
     /// (relative to the stream directory); the first, when several list it.
     pub fn segment_at(&self, path: &str) -> Option<(usize, usize)> {
         self.paths.get(path).copied()
+    }
+
+    /// The timestamp-rewriting plan of track `index`, built (off the async
+    /// workers) on first use from the files under `stream_dir`.
+    pub async fn restamp_plan(
+        self: &Arc<Self>,
+        index: usize,
+        stream_dir: PathBuf,
+    ) -> Result<Arc<TsRestampPlan>, Arc<SourceError>> {
+        let live = self.clone();
+        self.restamp[index]
+            .get_or_init(|| async move {
+                let built = tokio::task::spawn_blocking(move || {
+                    loader::ts_restamp_plan(&stream_dir, &live.stream.tracks[index])
+                })
+                .await;
+                match built {
+                    Ok(Ok(plan)) => Ok(Arc::new(plan)),
+                    Ok(Err(e)) => Err(Arc::new(e)),
+                    Err(e) => Err(Arc::new(SourceError::new(
+                        Path::new(&self.stream.name),
+                        format!("timestamp plan crashed: {e}"),
+                    ))),
+                }
+            })
+            .await
+            .clone()
     }
 
     /// The anchor if the timeline has started; looking does not start it.

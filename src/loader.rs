@@ -451,6 +451,46 @@ fn load_track(
     })
 }
 
+/// What continuous timestamps need of a track's MPEG-TS segments: each
+/// file read once (start PTS, continuity counters). Blocking IO; built on the
+/// first request that asks for continuous timestamps.
+pub fn ts_restamp_plan(
+    stream_dir: &Path,
+    track: &Track,
+) -> Result<crate::restamp::ts::TsRestampPlan, SourceError> {
+    use crate::restamp::ts::{LeadTrim, TsRestampPlan, TsSegmentFacts};
+    let mut start_pts = Vec::with_capacity(track.segments.len());
+    let mut facts = Vec::with_capacity(track.segments.len());
+    for (i, seg) in track.segments.iter().enumerate() {
+        let path = stream_dir.join(&seg.path);
+        if seg.key.as_ref().is_some_and(|k| k.method != "NONE") {
+            return Err(SourceError::new(
+                &path,
+                "encrypted segments cannot have their timestamps rewritten",
+            ));
+        }
+        let data = std::fs::read(&path)
+            .map_err(|e| SourceError::new(&path, format!("cannot read: {e}")))?;
+        let data = match seg.byte_range {
+            Some(r) => data
+                .get(r.offset as usize..(r.offset + r.length) as usize)
+                .ok_or_else(|| SourceError::new(&path, "byte range outside the file"))?
+                .to_vec(),
+            None => data,
+        };
+        let timing = crate::probe::ts::scan(&data, crate::probe::ts::Depth::Start)
+            .map_err(|e| SourceError::new(&path, format!("timestamps cannot be rewritten: {e}")))?;
+        let starts_run = i == 0 || seg.discontinuity;
+        facts.push(TsSegmentFacts::scan(
+            &data,
+            LeadTrim::for_segment(&timing, starts_run),
+        ));
+        start_pts.push(timing.start_pts);
+    }
+    TsRestampPlan::new(&start_pts, &facts, crate::restamp::BASE_TICKS)
+        .map_err(|e| SourceError::new(stream_dir, format!("{}: {e}", track.name)))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -527,6 +527,37 @@ enum Source {
     Disk(tokio::fs::File),
 }
 
+/// The whole of `root/<parts...>` (for rewriting before it is sent):
+/// from the cache, or read once when it is too large to be cached.
+pub async fn bytes(
+    cache: &FileCache,
+    parts: &[String],
+) -> Result<(Bytes, &'static str), HttpError> {
+    let wanted = parts.join("/");
+    let not_found = || HttpError::NotFound(format!("no such file: /{wanted}"));
+    let mut path = cache.root.clone();
+    parts.iter().for_each(|p| path.push(p));
+    let seen = cache.get(&path).await.ok_or_else(not_found)?;
+    let kind = content_type(&seen.real);
+    if let Some(body) = &seen.body {
+        return Ok((body.clone(), kind));
+    }
+    let real = seen.real.clone();
+    let data = tokio::task::spawn_blocking(move || {
+        let len = std::fs::metadata(&real)?.len();
+        if len > crate::probe::MAX_SEGMENT_BYTES {
+            return Err(std::io::Error::other(format!(
+                "{len} bytes: too large to rewrite"
+            )));
+        }
+        std::fs::read(&real)
+    })
+    .await
+    .map_err(|e| HttpError::Io(format!("cannot read /{wanted}: {e}")))?
+    .map_err(|e| HttpError::Io(format!("cannot read /{wanted}: {e}")))?;
+    Ok((Bytes::from(data), kind))
+}
+
 /// Serves `root/<parts...>`. `parts` are already decoded and free of `..`.
 /// `head`: headers only.
 pub async fn serve(

@@ -11,6 +11,7 @@ use super::reply::{self, HttpError, M3U8};
 use super::{App, LiveQuery, faults, files, pages};
 use crate::library::{LiveStream, StreamState};
 use crate::options::{Fault, FaultRequest, LowLatency, Options, Resource, TsMode};
+use crate::restamp::ts::restamped;
 use crate::ticks::Ticks;
 use crate::urls::{self, MediaForm, PlaylistTarget, Target};
 
@@ -86,13 +87,19 @@ impl Ctx {
         self.options.faults.as_ref()?.select(req).cloned()
     }
 
-    /// Whether segment URIs must carry their global number: a segment fault
-    /// may depend on it.
+    /// Whether segment URIs must carry their global number: the bytes
+    /// (continuous timestamps) or a segment fault may depend on it.
     fn numbered(&self) -> bool {
-        self.options
-            .faults
-            .as_ref()
-            .is_some_and(|f| f.0.iter().any(|f| f.filters.on == Resource::Segment))
+        self.continuous()
+            || self
+                .options
+                .faults
+                .as_ref()
+                .is_some_and(|f| f.0.iter().any(|f| f.filters.on == Resource::Segment))
+    }
+
+    fn continuous(&self) -> bool {
+        self.options.ts == Some(TsMode::Continuous)
     }
 }
 
@@ -111,12 +118,6 @@ pub async fn resource(
             "ll={}: low-latency parts are not served yet; ll=0 serves whole segments",
             f64::from(part_target_ms) / 1000.0
         )));
-    }
-    if options.ts == Some(TsMode::Continuous) {
-        return Err(HttpError::BadRequest(
-            "ts=continuous: timestamp rewriting is not served yet; ts=source serves the files as they are"
-                .into(),
-        ));
     }
     let ctx = Ctx {
         options,
@@ -150,16 +151,79 @@ pub async fn resource(
                 };
             }
             let fault = segment_fault(app, &stream, &path, parsed.segment_number, &ctx).await;
-            let mut parts = Vec::with_capacity(path.len() + 1);
-            parts.push(stream);
-            parts.extend(path);
-            let res = files::serve(&app.files, &parts, headers, head).await?;
+            let restamped = match parsed.segment_number {
+                Some(g) if ctx.continuous() => continuous(app, &stream, &path, g).await?,
+                _ => None,
+            };
+            let res = match restamped {
+                Some(res) => res,
+                None => {
+                    let mut parts = Vec::with_capacity(path.len() + 1);
+                    parts.push(stream);
+                    parts.extend(path);
+                    files::serve(&app.files, &parts, headers, head).await?
+                }
+            };
             Ok(match fault {
                 Some(fault) => faults::apply(fault.action, res).await,
                 None => res,
             })
         }
     }
+}
+
+/// The track of a stream whose segment `g` (or, without a number, some
+/// segment) is the file `file`.
+fn segment_track(live: &LiveStream, file: &str, g: Option<u64>) -> Option<usize> {
+    let (first, _) = live.segment_at(file)?;
+    let numbered = g.and_then(|g| {
+        live.stream.tracks.iter().position(|t| {
+            let n = t.segments.len() as u64;
+            t.segments[(g % n) as usize].path == file
+        })
+    });
+    Some(numbered.unwrap_or(first))
+}
+
+/// Segment `g` of an MPEG-TS track with its timestamps moved onto the
+/// timeline (continuous mode); `None` when the file is not such a segment
+/// (then it is served as it is).
+async fn continuous(
+    app: &Arc<App>,
+    stream: &str,
+    path: &[String],
+    g: u64,
+) -> Result<Option<Response>, HttpError> {
+    let Some(slot) = app.library.get(stream) else {
+        return Ok(None);
+    };
+    let live = ready(app, &slot.name).await?;
+    let file = path.join("/");
+    let Some(index) = segment_track(&live, &file, Some(g)) else {
+        return Ok(None);
+    };
+    let track = &live.stream.tracks[index];
+    let n = track.segments.len() as u64;
+    if track.segments[(g % n) as usize].path != file {
+        return Err(HttpError::NotFound(format!(
+            "segment {g} of {stream}/{} is not {file}",
+            track.name
+        )));
+    }
+    let mut parts = vec![stream.to_string()];
+    parts.extend(path.iter().cloned());
+    let (data, content_type) = files::bytes(&app.files, &parts).await?;
+    if data.first() != Some(&0x47) {
+        return Ok(None); // Not MPEG-TS: served as it is.
+    }
+    let dir = app.library.config().root.join(stream);
+    let plan = live
+        .restamp_plan(index, dir)
+        .await
+        .map_err(|e| HttpError::BadRequest(format!("ts=continuous: {e}")))?;
+    let start = live.stream.schedule_of(track).start_of(g);
+    let body = restamped(&data, &plan.for_segment(g, start.0));
+    Ok(Some(reply::segment(body.into(), content_type)))
 }
 
 /// The fault a segment request gets: its track from the file, its media
@@ -174,17 +238,7 @@ async fn segment_fault(
     ctx.options.faults.as_ref()?;
     app.library.get(stream)?;
     let live = ready(app, stream).await.ok()?;
-    let file = path.join("/");
-    let (track_index, _) = live.segment_at(&file)?;
-    // With a number, the track whose segment g is this file.
-    let track_index = segment_number
-        .and_then(|g| {
-            live.stream.tracks.iter().position(|t| {
-                let n = t.segments.len() as u64;
-                t.segments[(g % n) as usize].path == file
-            })
-        })
-        .unwrap_or(track_index);
+    let track_index = segment_track(&live, &path.join("/"), segment_number)?;
     let anchor = ctx.anchor(&live);
     let rule = live.rule(ctx.options.window_segments, ctx.options.dvr_secs);
     let window = live.track_window(track_index, anchor, ctx.time.now_unix, rule);

@@ -172,6 +172,21 @@ pub fn accepts_gzip(headers: &HeaderMap) -> bool {
         })
 }
 
+/// A media segment made for this request (rewritten): cacheable for long,
+/// because its URL names exactly these bytes.
+pub fn segment(body: Bytes, content_type: &'static str) -> WarpResponse {
+    let len = body.len();
+    let mut res = Response::new(body.into());
+    let h = res.headers_mut();
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    h.insert(header::CONTENT_LENGTH, HeaderValue::from(len));
+    h.insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("public, max-age=86400"),
+    );
+    res
+}
+
 /// A playlist (or other small text) response, gzip-compressed when `gzip`
 /// is given. (HEAD requests lose the body in one place, `routes`.)
 pub fn text(

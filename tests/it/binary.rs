@@ -552,3 +552,26 @@ fn cut_and_hang_faults_on_a_real_socket() {
         String::from_utf8_lossy(&raw)
     );
 }
+
+#[test]
+fn ffmpeg_reads_every_playlist_across_loop_points_with_continuous_timestamps() {
+    let root = temp_dir("bin-ffmpeg-continuous").join("static");
+    // 10 s loops: 20 s of media crosses two loop points.
+    make_stream(&root, "show", &["lo", "hi"], "av25");
+    let server = start(&root, &[]);
+    let url = format!("http://127.0.0.1:{}/ts=continuous/show.m3u8", server.port);
+    let started = Instant::now();
+    let out = Command::new("timeout")
+        .args(["60", "ffmpeg", "-nostdin", "-v", "error", "-i", &url])
+        .args(["-map", "0", "-t", "20", "-f", "null", "-"])
+        .output()
+        .expect("ffmpeg is installed (scripts/test.sh installs it)");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{:?} {err}", out.status);
+    assert!(!err.contains("non monotonically"), "{err}");
+    assert!(
+        started.elapsed() < Duration::from_secs(45),
+        "{:?}",
+        started.elapsed()
+    );
+}

@@ -832,3 +832,48 @@ async fn faults_from_the_url() {
     .await;
     assert_eq!(status_of(&res), 500);
 }
+
+#[tokio::test]
+async fn continuous_timestamps_run_on_across_loop_points() {
+    use pseudolive::probe::ts::{Depth, scan};
+    let (app, _) = app("continuous", standard).await;
+    // 10 s loops: a 60 s window holds six loop points.
+    let base = "/ts=continuous/window=30";
+    let text = body(
+        &get(
+            &app,
+            &format!("{base}/big_buck_bunny_1000k.m3u8?now=1700000300000"),
+        )
+        .await,
+    );
+    let listed = crate::util::parse(text.as_bytes());
+    assert!(text.contains("#EXT-X-DISCONTINUITY\n"), "{text}");
+    let mut previous: Option<(u64, f64)> = None;
+    for seg in &listed.segments {
+        assert!(seg.uri.starts_with("g="), "{}", seg.uri);
+        let res = get(&app, &format!("{base}/{}", seg.uri)).await;
+        assert_eq!(res.status(), 200, "{}", seg.uri);
+        assert_eq!(header(&res, "content-type"), "video/mp2t");
+        let start = scan(res.body(), Depth::Start).unwrap().start_pts;
+        if let Some((before, duration)) = previous {
+            let step = pseudolive::ticks::pts_diff(start, before);
+            let want = (duration * 90_000.0).round() as u64;
+            assert!(
+                step.abs_diff(want) <= 1,
+                "{}: {step} after {before}, want {want}",
+                seg.uri
+            );
+        }
+        previous = Some((start, seg.duration));
+    }
+    // The same URL always gives the same bytes.
+    let first = format!("{base}/{}", listed.segments[0].uri);
+    assert_eq!(
+        get(&app, &first).await.body(),
+        get(&app, &first).await.body()
+    );
+    // Source mode: the files as they are.
+    let plain = get(&app, "/big_buck_bunny/1000k/seg_000.ts").await;
+    let file = std::fs::read(crate::util::fixture("av25/seg_000.ts")).unwrap();
+    assert_eq!(plain.body().as_ref(), file.as_slice());
+}
