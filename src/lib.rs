@@ -20,6 +20,7 @@ pub mod probe_cmd;
 pub mod progress;
 pub mod restamp;
 pub mod source;
+pub mod stats;
 pub mod tags;
 pub mod ticks;
 pub mod timeline;

@@ -15,7 +15,7 @@ use tokio::sync::{Notify, watch};
 use crate::loader::{self, Loaded};
 use crate::model::{Stream, TrackTiming};
 use crate::playlist::{self, MediaRequest};
-use crate::probe::Prober;
+use crate::probe::{Method, Prober};
 use crate::restamp::ts::TsRestampPlan;
 use crate::source::SourceError;
 use crate::ticks::Ticks;
@@ -277,8 +277,10 @@ impl LiveStream {
             && let Some((k, rendered)) = guard.as_ref()
             && *k == key
         {
+            metrics::counter!("pseudolive_playlist_cache_hits_total").increment(1);
             return rendered.clone();
         }
+        metrics::counter!("pseudolive_playlist_renders_total").increment(1);
         let rendered = Rendered::new(playlist::render_media(&MediaRequest {
             stream: &self.stream,
             track: &self.stream.tracks[index],
@@ -394,6 +396,7 @@ const RESCAN_INTERVAL: Duration = Duration::from_secs(2);
 impl Library {
     /// An empty library over `config.root`; call [`Library::rescan`] to find streams.
     pub fn new(config: LibraryConfig) -> Arc<Self> {
+        crate::stats::install();
         Arc::new(Library {
             config,
             slots: RwLock::new(BTreeMap::new()),
@@ -576,6 +579,20 @@ impl Library {
                     load_ms = loaded.load_time.as_millis() as u64,
                     "stream ready"
                 );
+                let name = stream.name.clone();
+                metrics::gauge!("pseudolive_stream_load_seconds", "stream" => name.clone())
+                    .set(loaded.load_time.as_secs_f64());
+                for method in [Method::Native, Method::Ffprobe, Method::Playlist] {
+                    let count = stream
+                        .tracks
+                        .iter()
+                        .flat_map(|t| &t.segments)
+                        .filter(|s| s.method == method)
+                        .count();
+                    let label = method.name();
+                    metrics::gauge!("pseudolive_segments", "stream" => name.clone(), "method" => label)
+                        .set(count as f64);
+                }
                 StreamState::Ready(Arc::new(LiveStream::new(
                     loaded,
                     self.config.window,

@@ -24,8 +24,14 @@ pub struct AbortConnection;
 /// Bytes sent per pause of a slow body: small enough to keep the rate even.
 const SLOW_PIECE_BYTES: usize = 4096;
 
-/// `res` as `action` makes it.
+/// `res` as `action` makes it (marked with the action, for the metrics).
 pub async fn apply(action: FaultAction, res: Response) -> Response {
+    let mut res = act(action, res).await;
+    res.extensions_mut().insert(action);
+    res
+}
+
+async fn act(action: FaultAction, res: Response) -> Response {
     match action {
         FaultAction::Status(code) => HttpError::Injected(code).into_response(),
         FaultAction::Delay { delay_ms } => {

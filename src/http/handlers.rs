@@ -10,8 +10,9 @@ use warp::reply::Response;
 use super::reply::{self, HttpError, M3U8};
 use super::{App, LiveQuery, faults, files, pages};
 use crate::library::{LiveStream, StreamState};
-use crate::options::{Fault, FaultRequest, LowLatency, Options, Resource, TsMode};
+use crate::options::{Fault, FaultAction, FaultRequest, LowLatency, Options, Resource, TsMode};
 use crate::restamp::ts::restamped;
+use crate::stats::RouteLabel;
 use crate::ticks::Ticks;
 use crate::urls::{self, MediaForm, PlaylistTarget, Target};
 
@@ -103,8 +104,36 @@ impl Ctx {
     }
 }
 
-/// Everything under the URL scheme: playlists and files.
+/// Everything under the URL scheme: playlists and files, each response
+/// labelled with its route for the metrics.
 pub async fn resource(
+    app: &Arc<App>,
+    path: &str,
+    query: &LiveQuery,
+    headers: &HeaderMap,
+    head: bool,
+) -> Response {
+    let label = match urls::parse(path).map(|p| p.target) {
+        Ok(Target::Index) => "index",
+        Ok(Target::StreamsJson) => "streams_json",
+        Ok(Target::Playlist(_)) => "playlist",
+        Ok(Target::InStream { path, .. }) if path.len() == 1 && path[0].ends_with(".m3u8") => {
+            "playlist"
+        }
+        Ok(Target::InStream { .. }) => "segment",
+        Err(_) => "other",
+    };
+    let mut res = answer(app, path, query, headers, head)
+        .await
+        .unwrap_or_else(HttpError::into_response);
+    res.extensions_mut().insert(RouteLabel(label));
+    if let Some(action) = res.extensions().get::<FaultAction>() {
+        ::metrics::counter!("pseudolive_faults_total", "action" => action.name()).increment(1);
+    }
+    res
+}
+
+async fn answer(
     app: &Arc<App>,
     path: &str,
     query: &LiveQuery,

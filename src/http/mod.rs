@@ -6,6 +6,7 @@
 pub mod faults;
 mod files;
 mod handlers;
+
 mod pages;
 pub mod reply;
 pub mod server;
@@ -21,7 +22,6 @@ use warp::reply::Response;
 use crate::clock::{Clock, SystemClock};
 use crate::library::Library;
 use crate::options::Options;
-use reply::HttpError;
 
 /// Shared state of the server.
 #[derive(Debug)]
@@ -59,6 +59,7 @@ impl App {
         clock: Arc<dyn Clock>,
         defaults: Options,
     ) -> Arc<App> {
+        crate::stats::install();
         let files = files::FileCache::new(&library.config().root);
         Arc::new(App {
             library,
@@ -94,7 +95,12 @@ fn query() -> BoxedFilter<(LiveQuery,)> {
 fn index(app: Arc<App>) -> BoxedFilter<(Response,)> {
     warp::path::end()
         .and(with_app(app))
-        .map(|app: Arc<App>| handlers::index(&app))
+        .map(|app: Arc<App>| {
+            let mut res = handlers::index(&app);
+            res.extensions_mut()
+                .insert(crate::stats::RouteLabel("index"));
+            res
+        })
         .boxed()
 }
 
@@ -102,7 +108,29 @@ fn index(app: Arc<App>) -> BoxedFilter<(Response,)> {
 fn streams_json(app: Arc<App>) -> BoxedFilter<(Response,)> {
     warp::path!("streams.json")
         .and(with_app(app))
-        .map(|app: Arc<App>| handlers::streams_json(&app))
+        .map(|app: Arc<App>| {
+            let mut res = handlers::streams_json(&app);
+            res.extensions_mut()
+                .insert(crate::stats::RouteLabel("streams_json"));
+            res
+        })
+        .boxed()
+}
+
+/// GET /metrics: counters in Prometheus text format.
+fn metrics_route() -> BoxedFilter<(Response,)> {
+    warp::path!("metrics")
+        .map(|| {
+            let mut res = reply::text(
+                bytes::Bytes::from(crate::stats::render()),
+                None,
+                "text/plain; version=0.0.4; charset=utf-8",
+                "no-store".into(),
+            );
+            res.extensions_mut()
+                .insert(crate::stats::RouteLabel("metrics"));
+            res
+        })
         .boxed()
 }
 
@@ -129,7 +157,6 @@ fn streams(app: Arc<App>) -> BoxedFilter<(Response,)> {
                     method == Method::HEAD,
                 )
                 .await
-                .unwrap_or_else(HttpError::into_response)
             },
         )
         .boxed()
@@ -143,6 +170,24 @@ fn preflight() -> BoxedFilter<(Response,)> {
         .boxed()
 }
 
+/// Records a response in the request counters.
+fn count(res: &Response) {
+    let route = res
+        .extensions()
+        .get::<crate::stats::RouteLabel>()
+        .map_or("other", |r| r.0);
+    let status = res.status().as_str().to_string();
+    ::metrics::counter!("pseudolive_requests_total", "route" => route, "status" => status)
+        .increment(1);
+    let bytes = res
+        .headers()
+        .get(warp::http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok())
+        .unwrap_or(0);
+    ::metrics::counter!("pseudolive_response_bytes_total", "route" => route).increment(bytes);
+}
+
 /// The warp filter serving `app`: every route, CORS on every response,
 /// HEAD answered without a body, unmatched requests mapped to statuses.
 pub fn routes(app: Arc<App>) -> BoxedFilter<(Response,)> {
@@ -150,6 +195,8 @@ pub fn routes(app: Arc<App>) -> BoxedFilter<(Response,)> {
     let api = read.and(
         index(app.clone())
             .or(streams_json(app.clone()))
+            .unify()
+            .or(metrics_route())
             .unify()
             .or(streams(app))
             .unify(),
@@ -162,6 +209,7 @@ pub fn routes(app: Arc<App>) -> BoxedFilter<(Response,)> {
         .and(warp::method())
         .map(|mut res: Response, method: Method| {
             reply::add_cors(res.headers_mut());
+            count(&res);
             if method == Method::HEAD {
                 *res.body_mut() = Default::default();
             }

@@ -96,10 +96,12 @@ pub async fn serve(
             .max_buf_size(64 * 1024)
             .serve_connection(TokioIo::new(stream), service);
         let connection = graceful.watch(connection);
+        metrics::gauge!("pseudolive_open_connections").increment(1.0);
         tokio::spawn(async move {
             if let Err(e) = connection.await {
                 tracing::debug!("connection ended: {e}");
             }
+            metrics::gauge!("pseudolive_open_connections").decrement(1.0);
             drop(permit);
         });
     }

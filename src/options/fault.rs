@@ -78,6 +78,18 @@ pub enum FaultAction {
 }
 
 impl FaultAction {
+    /// The action's name without its value (`status`, `delay`, …), for metrics.
+    pub fn name(&self) -> &'static str {
+        match self {
+            FaultAction::Status(_) => "status",
+            FaultAction::Delay { .. } => "delay",
+            FaultAction::Hang => "hang",
+            FaultAction::Slow { .. } => "slow",
+            FaultAction::Cut => "cut",
+            FaultAction::Stale => "stale",
+        }
+    }
+
     /// For `slow`, the rate in bytes per second.
     pub fn rate_bytes_per_sec(&self) -> Option<u64> {
         match self {

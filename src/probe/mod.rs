@@ -31,6 +31,17 @@ pub enum Method {
     Playlist,
 }
 
+impl Method {
+    /// The method's name, as `probe --json` writes it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Method::Native => "native",
+            Method::Ffprobe => "ffprobe",
+            Method::Playlist => "playlist",
+        }
+    }
+}
+
 /// Which measurement to try first (`--probe`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
 pub enum ProbeMode {

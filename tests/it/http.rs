@@ -877,3 +877,120 @@ async fn continuous_timestamps_run_on_across_loop_points() {
     let file = std::fs::read(crate::util::fixture("av25/seg_000.ts")).unwrap();
     assert_eq!(plain.body().as_ref(), file.as_slice());
 }
+
+/// A Prometheus text exposition, parsed strictly: every sample line is
+/// `name{label="value",…} number`, every `# TYPE` names a known type.
+/// One sample: metric name, labels, value.
+type Sample = (String, Vec<(String, String)>, f64);
+
+fn parse_prometheus(text: &str) -> Vec<Sample> {
+    let mut samples = Vec::new();
+    for line in text.lines().filter(|l| !l.is_empty()) {
+        if let Some(rest) = line.strip_prefix("# TYPE ") {
+            let kind = rest.split_whitespace().nth(1).unwrap();
+            assert!(
+                ["counter", "gauge", "histogram", "summary", "untyped"].contains(&kind),
+                "{line}"
+            );
+            continue;
+        }
+        if line.starts_with('#') {
+            continue;
+        }
+        let (series, value) = line.rsplit_once(' ').unwrap_or_else(|| panic!("{line}"));
+        let value: f64 = value.parse().unwrap_or_else(|_| panic!("{line}"));
+        let (name, labels) = match series.split_once('{') {
+            Some((name, rest)) => {
+                let inner = rest.strip_suffix('}').unwrap_or_else(|| panic!("{line}"));
+                let labels = inner
+                    .split("\",")
+                    .filter(|p| !p.is_empty())
+                    .map(|p| {
+                        let (k, v) = p.split_once("=\"").unwrap_or_else(|| panic!("{line}"));
+                        (k.to_string(), v.trim_end_matches('"').to_string())
+                    })
+                    .collect();
+                (name, labels)
+            }
+            None => (series, Vec::new()),
+        };
+        assert!(
+            name.chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == ':'),
+            "{line}"
+        );
+        samples.push((name.to_string(), labels, value));
+    }
+    samples
+}
+
+#[tokio::test]
+async fn metrics_count_requests_faults_and_measurements() {
+    let (app, _) = app("metrics", standard).await;
+    for path in [
+        "/big_buck_bunny.m3u8",
+        "/big_buck_bunny_1000k.m3u8",
+        "/big_buck_bunny_1000k.m3u8",
+        "/big_buck_bunny/1000k/seg_000.ts",
+        "/nope.m3u8",
+        "/fault=503/big_buck_bunny/1000k/seg_001.ts",
+    ] {
+        get(&app, path).await;
+    }
+    let res = get(&app, "/metrics").await;
+    assert_eq!(res.status(), 200);
+    assert!(header(&res, "content-type").starts_with("text/plain"));
+    let samples = parse_prometheus(&body(&res));
+    let value = |name: &str, want: &[(&str, &str)]| -> f64 {
+        samples
+            .iter()
+            .filter(|(n, labels, _)| {
+                n == name
+                    && want
+                        .iter()
+                        .all(|(k, v)| labels.iter().any(|(a, b)| a == k && b == v))
+            })
+            .map(|(_, _, v)| v)
+            .sum()
+    };
+    assert!(
+        value(
+            "pseudolive_requests_total",
+            &[("route", "playlist"), ("status", "200")]
+        ) >= 3.0
+    );
+    assert!(
+        value(
+            "pseudolive_requests_total",
+            &[("route", "playlist"), ("status", "404")]
+        ) >= 1.0
+    );
+    assert!(
+        value(
+            "pseudolive_requests_total",
+            &[("route", "segment"), ("status", "503")]
+        ) >= 1.0
+    );
+    let segment_bytes = std::fs::metadata(crate::util::fixture("av25/seg_000.ts"))
+        .unwrap()
+        .len();
+    assert!(
+        value("pseudolive_response_bytes_total", &[("route", "segment")]) >= segment_bytes as f64
+    );
+    assert!(value("pseudolive_faults_total", &[("action", "status")]) >= 1.0);
+    assert!(value("pseudolive_playlist_renders_total", &[]) >= 1.0);
+    assert!(value("pseudolive_playlist_cache_hits_total", &[]) >= 1.0);
+    assert_eq!(
+        value(
+            "pseudolive_segments",
+            &[("stream", "big_buck_bunny"), ("method", "native")]
+        ),
+        10.0
+    );
+    assert!(
+        value(
+            "pseudolive_stream_load_seconds",
+            &[("stream", "big_buck_bunny")]
+        ) > 0.0
+    );
+}
