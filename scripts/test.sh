@@ -51,3 +51,4 @@ cargo build --release --quiet
 
 echo "== players"
 timeout -k 10 420 node tests/player/run.mjs
+timeout -k 10 120 node tests/player/page.mjs

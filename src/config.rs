@@ -43,6 +43,10 @@ pub struct Cli {
     /// A fault for every URL that sets none, like the `fault=` URL option; repeatable.
     #[arg(long = "fault", value_parser = options::parse_fault, value_name = "ACTION[,FILTER...]")]
     pub faults: Vec<options::Fault>,
+    /// Where stream pages load hls.js from (default: a public CDN); point it at a
+    /// local copy for offline use.
+    #[arg(long, value_name = "URL")]
+    pub hlsjs_url: Option<String>,
     /// Open connections at most; more clients wait until one closes.
     #[arg(long, default_value_t = 10_000, value_parser = clap::value_parser!(u32).range(1..))]
     pub max_connections: u32,

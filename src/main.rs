@@ -114,6 +114,7 @@ async fn serve(cli: Cli, prober: Prober) -> anyhow::Result<()> {
         LOAD_WAIT,
         std::sync::Arc::new(SystemClock),
         cli.default_options(),
+        cli.hlsjs_url.clone(),
     );
     let limits = Limits {
         max_connections: cli.max_connections as usize,

@@ -66,6 +66,10 @@ pub enum Target {
     Index,
     /// `/streams.json`
     StreamsJson,
+    /// `/<stream>`: the stream's page (decoded name).
+    StreamPage(String),
+    /// `/<stream>.json`: the stream's live state and segments (decoded name).
+    StreamJson(String),
     /// `/<name>.m3u8`: a master, or `<stream>_<track>`; see [`resolve_playlist`].
     Playlist(PlaylistName),
     /// `/<stream>/<path…>`: a file, or `/<stream>/<track>.m3u8`.
@@ -149,6 +153,14 @@ pub fn parse(path: &str) -> Result<Parsed, UrlError> {
     let target = match rest {
         [p] if p.is_empty() && options.is_empty() && segment_number.is_none() => Target::Index,
         [p] if *p == "streams.json" && options.is_empty() => Target::StreamsJson,
+        [p] if options.is_empty() && segment_number.is_none() && !p.ends_with(".m3u8") => {
+            let name = decode(p)?;
+            match name.strip_suffix(".json") {
+                Some(stream) if !stream.is_empty() => Target::StreamJson(stream.to_string()),
+                _ if !name.is_empty() => Target::StreamPage(name),
+                _ => return Err(not_found()),
+            }
+        }
         [p] => {
             let raw_name = p.strip_suffix(".m3u8").ok_or_else(not_found)?;
             // Validate the encoding of the whole name once.
@@ -281,6 +293,16 @@ pub fn file(stream: &str, path: &str, form: MediaForm, segment_number: Option<u6
     }
 }
 
+/// The page of `stream`, relative to the server root.
+pub fn page(stream: &str) -> String {
+    encode(stream)
+}
+
+/// The live state of `stream` as JSON, relative to the server root.
+pub fn state(stream: &str) -> String {
+    format!("{}.json", encode(stream))
+}
+
 /// An absolute URL path (`/…`) from a URI relative to the server root.
 pub fn absolute(relative: &str) -> String {
     format!("/{relative}")
@@ -338,7 +360,16 @@ mod tests {
         }
         assert!(matches!(parse("/.m3u8"), Err(UrlError::NotFound(_))));
         assert!(matches!(parse("/demo//x.ts"), Err(UrlError::NotFound(_))));
-        assert!(matches!(parse("/x.ts"), Err(UrlError::NotFound(_))));
+        assert_eq!(target("/x.ts"), Target::StreamPage("x.ts".into()));
+        assert_eq!(target("/my%20show"), Target::StreamPage("my show".into()));
+        assert_eq!(
+            target("/my%20show.json"),
+            Target::StreamJson("my show".into())
+        );
+        assert!(matches!(
+            parse("/window=3/x.ts"),
+            Err(UrlError::NotFound(_))
+        ));
     }
 
     /// Streams `x` (track `y_z`) and `x_y` (track `z`), and `a` (track `b`) beside `a_b`.

@@ -116,6 +116,7 @@ pub async fn resource(
     let label = match urls::parse(path).map(|p| p.target) {
         Ok(Target::Index) => "index",
         Ok(Target::StreamsJson) => "streams_json",
+        Ok(Target::StreamPage(_) | Target::StreamJson(_)) => "page",
         Ok(Target::Playlist(_)) => "playlist",
         Ok(Target::InStream { path, .. }) if path.len() == 1 && path[0].ends_with(".m3u8") => {
             "playlist"
@@ -156,6 +157,25 @@ async fn answer(
     match parsed.target {
         Target::Index => Ok(index(app)),
         Target::StreamsJson => Ok(streams_json(app)),
+        Target::StreamJson(stream) => {
+            match pages::stream_json(&app.library, &stream, app.clock.now_unix()) {
+                Some(res) => Ok(res),
+                // A stream whose own name ends in .json: its page.
+                None if app.library.get(&format!("{stream}.json")).is_some() => Ok(
+                    pages::stream_page(&format!("{stream}.json"), &app.hlsjs_url),
+                ),
+                None => Err(HttpError::NotFound(format!("unknown stream {stream}"))),
+            }
+        }
+        Target::StreamPage(stream) => {
+            if app.library.get(&stream).is_none() {
+                app.library.rescan_soon().await;
+            }
+            match app.library.get(&stream) {
+                Some(_) => Ok(pages::stream_page(&stream, &app.hlsjs_url)),
+                None => Err(not_found(app, &stream)),
+            }
+        }
         Target::Playlist(name) => {
             if let Some(res) = playlist(app, &name, &ctx).await? {
                 return Ok(res);

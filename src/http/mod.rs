@@ -7,7 +7,7 @@ pub mod faults;
 mod files;
 mod handlers;
 
-mod pages;
+pub mod pages;
 pub mod reply;
 pub mod server;
 
@@ -34,6 +34,8 @@ pub struct App {
     pub load_wait: Duration,
     /// The server's options (`--window`, `--fault`, …), under every URL's own.
     pub defaults: Options,
+    /// Where the stream page loads hls.js from.
+    pub hlsjs_url: String,
     files: files::FileCache,
 }
 
@@ -49,7 +51,7 @@ impl App {
         load_wait: Duration,
         clock: Arc<dyn Clock>,
     ) -> Arc<App> {
-        App::with_options(library, load_wait, clock, Options::default())
+        App::with_options(library, load_wait, clock, Options::default(), None)
     }
 
     /// The server state over `library`, on `clock`, with server-wide options.
@@ -58,6 +60,7 @@ impl App {
         load_wait: Duration,
         clock: Arc<dyn Clock>,
         defaults: Options,
+        hlsjs_url: Option<String>,
     ) -> Arc<App> {
         crate::stats::install();
         let files = files::FileCache::new(&library.config().root);
@@ -66,6 +69,7 @@ impl App {
             clock,
             load_wait,
             defaults,
+            hlsjs_url: hlsjs_url.unwrap_or_else(|| pages::DEFAULT_HLSJS_URL.to_string()),
             files,
         })
     }

@@ -994,3 +994,47 @@ async fn metrics_count_requests_faults_and_measurements() {
         ) > 0.0
     );
 }
+
+#[tokio::test]
+async fn stream_page_and_its_live_state() {
+    let (app, clock, _) = app_on_clock("page").await;
+    let res = get(&app, "/big_buck_bunny").await;
+    assert_eq!(res.status(), 200);
+    let html = body(&res);
+    assert!(
+        html.contains("big_buck_bunny.m3u8") && html.contains("hls.min.js"),
+        "{html}"
+    );
+    let state = |res: warp::http::Response<bytes::Bytes>| -> serde_json::Value {
+        serde_json::from_slice(res.body()).unwrap()
+    };
+    let before = state(get(&app, "/big_buck_bunny.json").await);
+    assert_eq!(before["state"], "ready");
+    assert!(
+        before["media_sequence"].is_null(),
+        "the page does not start the timeline"
+    );
+    assert_eq!(before["tracks"][0]["segments"].as_array().unwrap().len(), 5);
+    assert_eq!(before["tracks"][0]["segments"][0]["method"], "native");
+    get(&app, "/big_buck_bunny_1000k.m3u8").await;
+    clock.advance(Ticks::from_secs(13));
+    let after = state(get(&app, "/big_buck_bunny.json").await);
+    assert_eq!(after["media_sequence"], 6);
+    assert_eq!(after["loop"], 2);
+    let pos = after["position_seconds"].as_f64().unwrap();
+    let next = after["next_loop_point_seconds"].as_f64().unwrap();
+    assert!((pos + next - 10.0).abs() < 1e-9, "{after}");
+    assert_eq!(
+        after["tracks"][1]["window_indices"]
+            .as_array()
+            .unwrap()
+            .len(),
+        6
+    );
+    assert_eq!(get(&app, "/nope").await.status(), 404);
+    let index = body(&get(&app, "/").await);
+    assert!(
+        index.contains("href=\"/big_buck_bunny\"") && index.contains("10 / 0 / 0"),
+        "{index}"
+    );
+}
