@@ -208,7 +208,7 @@ fn js_string(s: &str) -> String {
         .replace("</", "<\\/")
 }
 
-/// GET /<stream>: a player, the live state and the timeline of one stream.
+/// `GET /<stream>`: a player, the live state and the timeline of one stream.
 pub fn stream_page(stream: &str, hlsjs_url: &str) -> Response {
     let html = include_str!("stream_page.html")
         .replace("{{STREAM_JSON}}", &js_string(stream))
@@ -260,7 +260,7 @@ struct LiveState {
     tracks: Vec<TrackState>,
 }
 
-/// GET /<stream>.json: the live state of a stream and its measured segments.
+/// `GET /<stream>.json`: the live state of a stream and its measured segments.
 pub fn stream_json(library: &Library, stream: &str, now_unix: Ticks) -> Option<Response> {
     let slot = library.get(stream)?;
     let mut st = LiveState {
