@@ -11,7 +11,8 @@ pub mod ts;
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
+
+use rayon::prelude::*;
 
 use crate::ticks::{HZ, pts_diff};
 use ts::{Depth, TsTiming};
@@ -74,37 +75,10 @@ pub struct Measured {
     pub error: Option<String>,
 }
 
-/// Maps `f` over `items` on all cores, keeping order.
-pub fn par_map<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Vec<R> {
-    let workers = std::thread::available_parallelism()
-        .map_or(1, |n| n.get())
-        .min(items.len().max(1));
-    if workers <= 1 {
-        return items.iter().map(f).collect();
-    }
-    let next = AtomicUsize::new(0);
-    let mut parts: Vec<Vec<(usize, R)>> = std::thread::scope(|s| {
-        let handles: Vec<_> = (0..workers)
-            .map(|_| {
-                s.spawn(|| {
-                    let mut out = Vec::new();
-                    loop {
-                        let i = next.fetch_add(1, Ordering::Relaxed);
-                        let Some(item) = items.get(i) else { break };
-                        out.push((i, f(item)));
-                    }
-                    out
-                })
-            })
-            .collect();
-        handles
-            .into_iter()
-            .map(|h| h.join().unwrap_or_default())
-            .collect()
-    });
-    let mut all: Vec<(usize, R)> = parts.iter_mut().flat_map(std::mem::take).collect();
-    all.sort_by_key(|(i, _)| *i);
-    all.into_iter().map(|(_, r)| r).collect()
+/// Maps `f` over `items` on rayon's global pool, keeping order. A panic in
+/// `f` propagates to the caller: no result is ever silently dropped.
+pub fn par_map<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync + Send) -> Vec<R> {
+    items.par_iter().map(f).collect()
 }
 
 fn read_head(path: &Path, limit: u64) -> std::io::Result<Vec<u8>> {
@@ -252,6 +226,34 @@ impl Prober {
                 method: None,
                 error: Some(reason),
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn par_map_keeps_every_result_in_order() {
+        let items: Vec<u64> = (0..1000).collect();
+        let out = par_map(&items, |&i| i * 3);
+        assert_eq!(out.len(), items.len());
+        assert!(out.iter().enumerate().all(|(i, &v)| v == 3 * i as u64));
+    }
+
+    #[test]
+    fn par_map_propagates_a_panic_instead_of_dropping_results() {
+        let items: Vec<u64> = (0..64).collect();
+        let run = std::panic::catch_unwind(|| {
+            par_map(&items, |&i| {
+                assert!(i != 17, "item 17 fails");
+                i
+            })
+        });
+        match run {
+            Err(_) => {}
+            Ok(out) => panic!("a panic was swallowed: {} results for 64 items", out.len()),
         }
     }
 }
