@@ -47,11 +47,16 @@ pub struct TsTiming {
     pub kind: StreamKind,
     /// PID of the reference stream.
     pub pid: u16,
-    /// PTS of the first PES of the reference stream in the file.
+    /// PTS of the first PES of the reference stream in the file (for a
+    /// [`Depth::Full`] scan: the first one that is not an outlier).
     pub start_pts: u64,
     /// `max PTS − start + one frame` in ticks; `None` for a [`Depth::Start`] scan
-    /// or when the frame duration cannot be told (a single frame).
+    /// or when the frame duration cannot be told (a single frame). Outliers
+    /// do not count.
     pub span_ticks: Option<u64>,
+    /// PES timestamps of the reference stream left out of the span as
+    /// outliers: lone values far from all the others (see [`main_cluster`]).
+    pub outliers: usize,
     /// Bytes skipped while looking for packet sync (0 for a clean file).
     pub skipped_bytes: usize,
 }
@@ -80,8 +85,8 @@ struct PidState {
     /// From the PES stream_id, used when there is no PMT.
     sniffed: Option<StreamKind>,
     first_pts: Option<u64>,
-    /// Largest signed PTS offset from `first_pts` seen.
-    max_offset: i64,
+    /// Signed PTS offset from `first_pts` of every PES, in order.
+    offsets: Vec<i64>,
     last_dts: Option<u64>,
     min_step: Option<u64>,
     /// Payload of the latest PES (audio only), to count its frames.
@@ -94,7 +99,7 @@ impl PidState {
             pid,
             sniffed: None,
             first_pts: None,
-            max_offset: 0,
+            offsets: Vec::new(),
             last_dts: None,
             min_step: None,
             last_payload: Vec::new(),
@@ -289,9 +294,9 @@ pub fn scan(buf: &[u8], depth: Depth) -> Result<TsTiming, TsError> {
                 state.last_payload.extend_from_slice(es);
             }
             if let Some(pts) = pts {
-                match state.first_pts {
-                    None => state.first_pts = Some(pts),
-                    Some(first) => state.max_offset = state.max_offset.max(signed_diff(pts, first)),
+                let first = *state.first_pts.get_or_insert(pts);
+                if depth == Depth::Full {
+                    state.offsets.push(signed_diff(pts, first));
                 }
                 let dts = dts.unwrap_or(pts);
                 if let Some(last) = state.last_dts {
@@ -341,18 +346,96 @@ pub fn scan(buf: &[u8], depth: Depth) -> Result<TsTiming, TsError> {
     let Some((state, kind)) = from_pmt.or_else(sniffed) else {
         return Err(TsError::NoTimestamps { packets });
     };
-    let start_pts = state.first_pts.unwrap_or_default();
-    let span_ticks = match depth {
-        Depth::Start => None,
-        Depth::Full => last_frame_ticks(state, kind).map(|frame| state.max_offset as u64 + frame),
+    let first_pts = state.first_pts.unwrap_or_default();
+    let (start_pts, span_ticks, outliers) = match depth {
+        Depth::Start => (first_pts, None, 0),
+        Depth::Full => {
+            let c = main_cluster(&state.offsets);
+            let start = (first_pts as i64 + c.start_offset).rem_euclid(PTS_WRAP as i64) as u64;
+            let span = last_frame_ticks(state, kind)
+                .map(|frame| (c.max_offset - c.start_offset) as u64 + frame);
+            (start, span, c.outliers)
+        }
     };
     Ok(TsTiming {
         kind,
         pid: state.pid,
         start_pts,
         span_ticks,
+        outliers,
         skipped_bytes: skipped,
     })
+}
+
+/// The timestamps that define a segment's extent, as offsets from its first PES.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Cluster {
+    /// Offset of the first PES (in file order) inside the cluster.
+    pub start_offset: i64,
+    /// Largest offset inside the cluster.
+    pub max_offset: i64,
+    /// Offsets left out.
+    pub outliers: usize,
+}
+
+/// Smallest gap between sorted timestamps that separates clusters: a second.
+const MIN_CLUSTER_GAP_TICKS: i64 = HZ as i64;
+/// A gap separates clusters when over this many times the median gap.
+const CLUSTER_GAP_FACTOR: i64 = 50;
+
+/// The main cluster of a segment's PES timestamps (signed offsets from the
+/// first, in file order). Sorted, a segment's timestamps are close together:
+/// frame after frame. A corrupt timestamp stands apart, beyond a gap of
+/// `max(1 s, 50 × the median gap)`. The largest run of sorted timestamps
+/// without such a gap is the cluster, when it holds more than half of them;
+/// otherwise no run can be trusted over the others and every timestamp counts
+/// (a real jump, which the caller's plausibility check then judges). ffprobe
+/// reports such a corrupt packet as is; `fixtures/expected.py` applies the
+/// same rule to its packet timestamps.
+pub fn main_cluster(offsets: &[i64]) -> Cluster {
+    let all = Cluster {
+        start_offset: 0,
+        max_offset: offsets.iter().copied().max().unwrap_or(0).max(0),
+        outliers: 0,
+    };
+    if offsets.len() < 3 {
+        return all;
+    }
+    let mut sorted = offsets.to_vec();
+    sorted.sort_unstable();
+    let mut gaps: Vec<i64> = sorted
+        .windows(2)
+        .map(|w| w[1] - w[0])
+        .filter(|&g| g > 0)
+        .collect();
+    gaps.sort_unstable();
+    let median = gaps.get(gaps.len() / 2).copied().unwrap_or(0);
+    let limit = MIN_CLUSTER_GAP_TICKS.max(median.saturating_mul(CLUSTER_GAP_FACTOR));
+    // The largest run (the first of equals) as a range of `sorted`.
+    let (mut best, mut run_start) = ((0, 0), 0);
+    for i in 1..=sorted.len() {
+        if i == sorted.len() || sorted[i] - sorted[i - 1] > limit {
+            if i - run_start > best.1 - best.0 {
+                best = (run_start, i);
+            }
+            run_start = i;
+        }
+    }
+    let size = best.1 - best.0;
+    if size == sorted.len() || 2 * size <= sorted.len() {
+        return all;
+    }
+    let (lo, hi) = (sorted[best.0], sorted[best.1 - 1]);
+    let start_offset = offsets
+        .iter()
+        .copied()
+        .find(|o| (lo..=hi).contains(o))
+        .unwrap_or(lo);
+    Cluster {
+        start_offset,
+        max_offset: hi,
+        outliers: sorted.len() - size,
+    }
 }
 
 /// Duration of the content starting at the largest PTS: one video frame,
@@ -483,6 +566,68 @@ mod tests {
         assert_eq!(t.span_ticks, Some(180_000));
         let t = scan(&video_segment(900_000, 50), Depth::Start).unwrap();
         assert_eq!((t.start_pts, t.span_ticks), (900_000, None));
+    }
+
+    /// A video-only segment with the given PTS per frame (DTS = PTS).
+    fn video_with_pts(pts: impl IntoIterator<Item = u64>) -> Vec<u8> {
+        let mut buf = pat();
+        buf.extend(pmt(&[(0x1b, 0x100)]));
+        for p in pts {
+            buf.extend(pes(0x100, 0xe0, p % PTS_WRAP, None, &[0; 10]));
+        }
+        buf
+    }
+
+    #[test]
+    fn a_lone_corrupt_pts_does_not_define_the_span() {
+        let hour = 3600 * HZ;
+        let frames = |bad: u64| (0..50u64).map(move |f| f * 3600 + if f == bad { hour } else { 0 });
+        let t = scan(&video_with_pts(frames(20)), Depth::Full).unwrap();
+        assert_eq!((t.span_ticks, t.outliers), (Some(180_000), 1));
+        // The corrupt one last, or first: the start is the first good PES.
+        let t = scan(&video_with_pts(frames(49)), Depth::Full).unwrap();
+        assert_eq!((t.span_ticks, t.outliers), (Some(49 * 3600), 1));
+        let t = scan(&video_with_pts(frames(0)), Depth::Full).unwrap();
+        assert_eq!(
+            (t.start_pts, t.span_ticks, t.outliers),
+            (3600, Some(49 * 3600), 1)
+        );
+        // One hour back, across the PTS wrap.
+        let t =
+            scan(
+                &video_with_pts((0..50u64).map(|f| {
+                    PTS_WRAP - 7200 + f * 3600 + if f == 30 { PTS_WRAP - hour } else { 0 }
+                })),
+                Depth::Full,
+            )
+            .unwrap();
+        assert_eq!((t.span_ticks, t.outliers), (Some(180_000), 1));
+    }
+
+    #[test]
+    fn a_jump_with_no_majority_on_either_side_keeps_every_timestamp() {
+        let hour = 3600 * HZ;
+        let frames = (0..50u64).map(|f| f * 3600 + if f >= 25 { hour } else { 0 });
+        let t = scan(&video_with_pts(frames), Depth::Full).unwrap();
+        assert_eq!((t.span_ticks, t.outliers), (Some(hour + 50 * 3600), 0));
+    }
+
+    #[test]
+    fn main_cluster_rules() {
+        assert_eq!(main_cluster(&[]).max_offset, 0);
+        assert_eq!(
+            main_cluster(&[0, 5_000_000]).outliers,
+            0,
+            "two: no majority"
+        );
+        let c = main_cluster(&[0, 3600, -400_000_000, 7200, 10_800]);
+        assert_eq!((c.start_offset, c.max_offset, c.outliers), (0, 10_800, 1));
+        // A one-frame-per-second slideshow: gaps of a second are not outliers.
+        let slides: Vec<i64> = (0..10).map(|i| i * 90_000).collect();
+        assert_eq!(main_cluster(&slides).outliers, 0);
+        // Two lone values far apart, each its own run.
+        let c = main_cluster(&[0, 3600, 7200, 10_800, 90_000_000, 900_000_000]);
+        assert_eq!((c.max_offset, c.outliers), (10_800, 2));
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! Native measurement of every fixture segment against ffprobe's packet timestamps.
 
-use pseudolive::probe::{Method, ProbeMode, Prober};
+use pseudolive::probe::ts::Depth;
+use pseudolive::probe::{Method, ProbeMode, Prober, scan_file};
 use pseudolive::source;
 
 use crate::util::{expected, fixture};
@@ -92,4 +93,12 @@ fn truncated_segment() {
 #[test]
 fn not_ts_falls_back_to_extinf() {
     check("not_ts");
+}
+
+#[test]
+fn one_corrupt_pts_in_a_last_segment() {
+    // The fixture holds it: one video PES of seg_004.ts an hour late.
+    let t = scan_file(&fixture("glitch").join("seg_004.ts"), Depth::Full).unwrap();
+    assert_eq!(t.outliers, 1);
+    check("glitch");
 }
