@@ -1,6 +1,7 @@
 //! Native MPEG-TS timing: one pass over the bytes of a segment, no IO.
 //!
-//! Reads PAT and PMT to find the reference elementary stream (first video PID,
+//! Reads PAT and PMT (their sections reassembled across TS packets) to find
+//! the reference elementary stream (first video PID,
 //! else first audio PID), then the PTS/DTS of its PES headers. Packet and PES
 //! parsing use `mpeg2ts-reader`; sync loss, partial packets and garbage are
 //! handled here so that no input can panic.
@@ -133,18 +134,71 @@ fn next_packet(buf: &[u8], pos: usize) -> Option<usize> {
     })
 }
 
-/// The data of a PSI section that starts in this payload (after the pointer
-/// field and the 8-byte long header, without the CRC), if its table id matches.
-fn psi_section(payload: &[u8], table_id: u8) -> Option<&[u8]> {
-    let pointer = *payload.first()? as usize;
-    let section = payload.get(1 + pointer..)?;
-    if *section.first()? != table_id || section.len() < 3 {
+/// Largest PSI section: a 3-byte header and up to 1021 bytes (ISO/IEC 13818-1 2.4.4).
+const MAX_SECTION_BYTES: usize = 1024;
+
+/// Reassembles the first section of a PSI table from the TS packets of its
+/// PID: a section starts after the pointer field of a packet with
+/// payload_unit_start_indicator set and may continue over the payloads of
+/// the PID's next packets (a PMT listing many streams, or big descriptors).
+/// A gap in the continuity counter drops the partial section.
+#[derive(Debug, Default)]
+struct SectionReader {
+    /// Bytes of the section being gathered (from its table_id on).
+    buf: Vec<u8>,
+    /// Continuity counter of the last packet appended, while gathering.
+    cc: Option<u8>,
+}
+
+impl SectionReader {
+    /// Feeds one packet's payload; returns the complete section when this
+    /// payload completes one.
+    fn push(&mut self, pusi: bool, cc: u8, payload: &[u8]) -> Option<&[u8]> {
+        if pusi {
+            let pointer = usize::from(*payload.first()?);
+            self.buf.clear();
+            self.buf.extend_from_slice(payload.get(1 + pointer..)?);
+        } else {
+            let previous = self.cc?;
+            if cc != (previous + 1) & 0x0f {
+                self.cc = None;
+                return None;
+            }
+            self.buf.extend_from_slice(payload);
+        }
+        self.cc = Some(cc);
+        // Stuffing (0xff) instead of a table_id: no section here.
+        if self.buf.first() == Some(&0xff) {
+            self.cc = None;
+            return None;
+        }
+        let total = match self.buf.get(1..3) {
+            Some(h) => 3 + ((usize::from(h[0] & 0x0f) << 8) | usize::from(h[1])),
+            None => return None,
+        };
+        if total > MAX_SECTION_BYTES {
+            self.cc = None;
+            return None;
+        }
+        if self.buf.len() < total {
+            if self.buf.len() > MAX_SECTION_BYTES {
+                self.cc = None;
+            }
+            return None;
+        }
+        self.cc = None;
+        self.buf.get(..total)
+    }
+}
+
+/// The data of a complete long-form PSI section (after the 8-byte header,
+/// without the CRC), if its table id matches.
+fn section_data(section: &[u8], table_id: u8) -> Option<&[u8]> {
+    if *section.first()? != table_id {
         return None;
     }
-    let length = (usize::from(section[1] & 0x0f) << 8) | usize::from(section[2]);
     // 5 bytes of syntax header after the 3-byte common header; 4 bytes of CRC at the end.
-    let end = (3 + length).saturating_sub(4).min(section.len());
-    section.get(8..end)
+    section.get(8..section.len().checked_sub(4)?)
 }
 
 fn classify(stream_type: StreamType) -> Option<StreamKind> {
@@ -213,6 +267,7 @@ pub fn scan(buf: &[u8], depth: Depth) -> Result<TsTiming, TsError> {
         return Err(TsError::Empty);
     }
     let mut pmt_pid: Option<u16> = None;
+    let (mut pat_reader, mut pmt_reader) = (SectionReader::default(), SectionReader::default());
     // (pid, kind) in PMT order.
     let mut pmt_streams: Vec<(u16, StreamKind)> = Vec::new();
     let mut pids: Vec<PidState> = Vec::new();
@@ -236,24 +291,31 @@ pub fn scan(buf: &[u8], depth: Depth) -> Result<TsTiming, TsError> {
         let Some(payload) = pk.payload() else {
             continue;
         };
+        let (pusi, cc) = (
+            pk.payload_unit_start_indicator(),
+            pk.continuity_counter().count(),
+        );
         if pid == 0 {
-            if pk.payload_unit_start_indicator()
-                && let Some(data) = psi_section(payload, 0x00)
+            if let Some(data) = pat_reader
+                .push(pusi, cc, payload)
+                .and_then(|s| section_data(s, 0x00))
             {
-                pmt_pid = PatSection::new(data)
-                    .programs()
-                    .find_map(|p| match p {
-                        ProgramDescriptor::Program { pid, .. } => Some(u16::from(pid)),
-                        ProgramDescriptor::Network { .. } => None,
-                    })
-                    .or(pmt_pid);
+                let first = PatSection::new(data).programs().find_map(|p| match p {
+                    ProgramDescriptor::Program { pid, .. } => Some(u16::from(pid)),
+                    ProgramDescriptor::Network { .. } => None,
+                });
+                if first.is_some() && first != pmt_pid {
+                    pmt_pid = first;
+                    pmt_reader = SectionReader::default();
+                }
             }
             continue;
         }
         if Some(pid) == pmt_pid {
-            if pk.payload_unit_start_indicator()
-                && pmt_streams.is_empty()
-                && let Some(data) = psi_section(payload, 0x02)
+            if pmt_streams.is_empty()
+                && let Some(data) = pmt_reader
+                    .push(pusi, cc, payload)
+                    .and_then(|s| section_data(s, 0x02))
                 && let Ok(pmt) = PmtSection::from_bytes(data)
             {
                 pmt_streams = pmt
@@ -628,6 +690,79 @@ mod tests {
         // Two lone values far apart, each its own run.
         let c = main_cluster(&[0, 3600, 7200, 10_800, 90_000_000, 900_000_000]);
         assert_eq!((c.max_offset, c.outliers), (10_800, 2));
+    }
+
+    /// A PMT section listing (stream_type, pid) pairs, over as many TS
+    /// packets as it needs; `cc_gap` skips a continuity count before the second.
+    fn long_pmt(streams: &[(u8, u16)], cc_gap: bool) -> Vec<u8> {
+        let mut body = vec![0xe1, 0x00, 0xf0, 0x00];
+        for &(st, pid) in streams {
+            body.extend_from_slice(&[st, 0xe0 | (pid >> 8) as u8, pid as u8, 0xf0, 0x00]);
+        }
+        let sec = section(0x02, &body);
+        let mut out = Vec::new();
+        for (i, chunk) in sec.chunks(184).enumerate() {
+            let mut p = packet(0x1000, i == 0, chunk);
+            let cc = if cc_gap && i > 0 { i + 1 } else { i };
+            p[3] |= (cc & 0x0f) as u8;
+            out.extend(p);
+        }
+        out
+    }
+
+    /// Audio only, listed after 40 private streams: the PMT takes two packets.
+    fn audio_after_many_streams(cc_gap: bool) -> Vec<u8> {
+        let es = [0xff, 0xf1, 0x4c, 0x80, 0x01, 0x20, 0xfc, 0, 0];
+        let mut streams: Vec<(u8, u16)> = (0..40).map(|i| (0x06, 0x200 + i)).collect();
+        streams.push((0x0f, 0x101));
+        let mut buf = pat();
+        let pmt = long_pmt(&streams, cc_gap);
+        assert_eq!(pmt.len(), 2 * 188);
+        buf.extend(pmt);
+        for i in 0..10u64 {
+            buf.extend(pes(0x101, 0xc0, 1000 + i * 1920, None, &es));
+        }
+        buf
+    }
+
+    #[test]
+    fn a_pmt_over_two_packets_is_reassembled() {
+        let t = scan(&audio_after_many_streams(false), Depth::Full).unwrap();
+        // From the PMT: AAC, whose last frame is counted from its ADTS header.
+        assert_eq!((t.pid, t.kind), (0x101, StreamKind::Aac));
+        assert_eq!(t.span_ticks, Some(10 * 1920));
+        // A lost packet in the middle: no PMT, the stream id says audio.
+        let t = scan(&audio_after_many_streams(true), Depth::Full).unwrap();
+        assert_eq!((t.pid, t.kind), (0x101, StreamKind::OtherAudio));
+    }
+
+    #[test]
+    fn section_reader_edges() {
+        let mut r = SectionReader::default();
+        assert_eq!(r.push(false, 0, &[0x02, 0xb0, 0x05]), None, "no start yet");
+        assert_eq!(r.push(true, 0, &[]), None, "no pointer field");
+        assert_eq!(r.push(true, 0, &[200, 1, 2]), None, "pointer past the end");
+        assert_eq!(r.push(true, 0, &[0, 0xff, 0xff, 0xff]), None, "stuffing");
+        assert_eq!(r.push(true, 0, &[0, 0x02, 0xbf, 0xff]), None, "too long");
+        assert_eq!(
+            r.push(true, 0, &[0, 0x02, 0xb0]),
+            None,
+            "length unknown yet"
+        );
+        assert_eq!(
+            r.push(false, 1, &[0x02, 9, 9]),
+            Some(&[0x02, 0xb0, 0x02, 9, 9][..])
+        );
+        assert_eq!(
+            r.push(false, 2, &[0x02, 9, 9]),
+            None,
+            "one section per start"
+        );
+        assert_eq!(
+            section_data(&[0x02, 0xb0, 0x02, 9, 9], 0x02),
+            None,
+            "shorter than a header"
+        );
     }
 
     #[test]

@@ -1,6 +1,6 @@
 //! Native measurement of every fixture segment against ffprobe's packet timestamps.
 
-use pseudolive::probe::ts::Depth;
+use pseudolive::probe::ts::{Depth, StreamKind, scan};
 use pseudolive::probe::{Method, ProbeMode, Prober, scan_file};
 use pseudolive::source;
 
@@ -101,4 +101,31 @@ fn one_corrupt_pts_in_a_last_segment() {
     let t = scan_file(&fixture("glitch").join("seg_004.ts"), Depth::Full).unwrap();
     assert_eq!(t.outliers, 1);
     check("glitch");
+}
+
+#[test]
+fn pmt_over_two_ts_packets() {
+    // The video stream is listed in the PMT's second packet.
+    for seg in ["seg_000.ts", "seg_002.ts"] {
+        for depth in [Depth::Start, Depth::Full] {
+            let t = scan_file(&fixture("big_pmt").join(seg), depth).unwrap();
+            assert_eq!(
+                (t.kind, t.pid),
+                (StreamKind::Video, 0x101),
+                "{seg} {depth:?}"
+            );
+        }
+    }
+    check("big_pmt");
+    // Without its video packets, the audio stream is known as AAC from the PMT
+    // alone: its entry, with its descriptor, crosses the packet boundary.
+    let bytes = std::fs::read(fixture("big_pmt").join("seg_002.ts")).unwrap();
+    let audio_only: Vec<u8> = bytes
+        .chunks_exact(188)
+        .filter(|p| (u16::from(p[1] & 0x1f) << 8 | u16::from(p[2])) != 0x101)
+        .flatten()
+        .copied()
+        .collect();
+    let t = scan(&audio_only, Depth::Full).unwrap();
+    assert_eq!((t.kind, t.pid), (StreamKind::Aac, 0x100));
 }
