@@ -1,18 +1,21 @@
 //! Native MPEG-TS timing: one pass over the bytes of a segment, no IO.
 //!
 //! Reads PAT and PMT (their sections reassembled across TS packets) to find
-//! the reference elementary stream (first video PID,
-//! else first audio PID), then the PTS/DTS of its PES headers. Packet and PES
-//! parsing use `mpeg2ts-reader`; sync loss, partial packets and garbage are
-//! handled here so that no input can panic.
+//! the reference elementary stream (first video PID, else first audio PID),
+//! then the PTS/DTS of its PES headers. AC-3 and E-AC-3 count as audio in
+//! both their ATSC (stream types 0x81, 0x87) and DVB (private data with an
+//! AC-3 or E-AC-3 descriptor) forms. Packet and PES parsing use
+//! `mpeg2ts-reader`; sync loss, partial packets and garbage are handled here
+//! so that no input can panic.
 
 use mpeg2ts_reader::StreamType;
+use mpeg2ts_reader::descriptor::{Descriptor, DescriptorError};
 use mpeg2ts_reader::packet::Packet;
 use mpeg2ts_reader::pes::{PesContents, PesHeader, PtsDts};
 use mpeg2ts_reader::psi::pat::{PatSection, ProgramDescriptor};
-use mpeg2ts_reader::psi::pmt::PmtSection;
+use mpeg2ts_reader::psi::pmt::{PmtSection, StreamInfo};
 
-use super::audio::{adts_samples, mpeg_audio_samples};
+use super::audio::{ac3_samples, adts_samples, mpeg_audio_samples};
 use crate::ticks::{HZ, PTS_WRAP, pts_diff};
 
 const PACKET: usize = 188;
@@ -28,7 +31,11 @@ pub enum StreamKind {
     Aac,
     /// MPEG-1/2 audio (MP2, MP3); frame size from each frame header.
     MpegAudio,
-    /// Other audio (AC-3, LATM); the last PES lasts as long as the shortest PES step.
+    /// AC-3 or E-AC-3 (ATSC stream types 0x81/0x87, or DVB private data with
+    /// an AC-3/E-AC-3 descriptor); samples from each syncframe header.
+    Ac3,
+    /// Other audio (LATM, or known only from its PES stream id); the last PES
+    /// lasts as long as the shortest PES step.
     OtherAudio,
 }
 
@@ -90,6 +97,9 @@ struct PidState {
     offsets: Vec<i64>,
     last_dts: Option<u64>,
     min_step: Option<u64>,
+    /// Whether the stream is audio (from the PMT or its stream id): then
+    /// `last_payload` is kept.
+    audio: bool,
     /// Payload of the latest PES (audio only), to count its frames.
     last_payload: Vec<u8>,
 }
@@ -103,6 +113,7 @@ impl PidState {
             offsets: Vec::new(),
             last_dts: None,
             min_step: None,
+            audio: false,
             last_payload: Vec::new(),
         }
     }
@@ -201,6 +212,48 @@ fn section_data(section: &[u8], table_id: u8) -> Option<&[u8]> {
     section.get(8..section.len().checked_sub(4)?)
 }
 
+/// A descriptor's tag and payload, whatever its kind.
+struct RawDescriptor<'a> {
+    tag: u8,
+    payload: &'a [u8],
+}
+
+impl<'a> Descriptor<'a> for RawDescriptor<'a> {
+    fn from_bytes(buf: &'a [u8]) -> Result<Self, DescriptorError> {
+        match buf {
+            [tag, len, rest @ ..] if rest.len() >= usize::from(*len) => Ok(RawDescriptor {
+                tag: *tag,
+                payload: &rest[..usize::from(*len)],
+            }),
+            _ => Err(DescriptorError::BufferTooShort { buflen: buf.len() }),
+        }
+    }
+}
+
+/// DVB AC-3 descriptor (ETSI EN 300 468 annex D).
+const AC3_DESCRIPTOR: u8 = 0x6a;
+/// DVB enhanced AC-3 descriptor.
+const EAC3_DESCRIPTOR: u8 = 0x7a;
+/// MPEG registration descriptor (format_identifier "AC-3" or "EAC3").
+const REGISTRATION_DESCRIPTOR: u8 = 0x05;
+
+/// The kind of a PMT entry: by stream type, and for PES private data
+/// (0x06, the DVB way to carry AC-3) by its descriptors.
+fn classify_stream(stream: &StreamInfo<'_>) -> Option<StreamKind> {
+    if stream.stream_type() != StreamType::H222_0_PES_PRIVATE_DATA {
+        return classify(stream.stream_type());
+    }
+    let dolby = stream
+        .descriptors::<RawDescriptor<'_>>()
+        .map_while(Result::ok)
+        .any(|d| match d.tag {
+            AC3_DESCRIPTOR | EAC3_DESCRIPTOR => true,
+            REGISTRATION_DESCRIPTOR => matches!(d.payload.get(..4), Some(b"AC-3" | b"EAC3")),
+            _ => false,
+        });
+    dolby.then_some(StreamKind::Ac3)
+}
+
 fn classify(stream_type: StreamType) -> Option<StreamKind> {
     match stream_type {
         StreamType::ISO_11172_VIDEO
@@ -210,16 +263,19 @@ fn classify(stream_type: StreamType) -> Option<StreamKind> {
         | StreamType::H265 => Some(StreamKind::Video),
         StreamType::ADTS => Some(StreamKind::Aac),
         StreamType::ISO_11172_AUDIO | StreamType::ISO_138183_AUDIO => Some(StreamKind::MpegAudio),
-        StreamType::LATM | StreamType::ATSC_DOLBY_DIGITAL_AUDIO => Some(StreamKind::OtherAudio),
-        StreamType(0x87) => Some(StreamKind::OtherAudio), // E-AC-3
+        StreamType::ATSC_DOLBY_DIGITAL_AUDIO | StreamType(0x87) => Some(StreamKind::Ac3), // 0x87: E-AC-3
+        StreamType::LATM => Some(StreamKind::OtherAudio),
         _ => None,
     }
 }
 
-fn sniff_stream_id(id: u8) -> Option<StreamKind> {
+/// The kind of a PES stream from its stream id (and, for private_stream_1,
+/// the AC-3 syncword at the start of its data), for streams without a PMT.
+fn sniff_stream_id(id: u8, es: &[u8]) -> Option<StreamKind> {
     match id {
         0xe0..=0xef => Some(StreamKind::Video),
         0xc0..=0xdf => Some(StreamKind::OtherAudio),
+        0xbd if es.starts_with(&[0x0b, 0x77]) => Some(StreamKind::Ac3),
         _ => None,
     }
 }
@@ -320,9 +376,7 @@ pub fn scan(buf: &[u8], depth: Depth) -> Result<TsTiming, TsError> {
             {
                 pmt_streams = pmt
                     .streams()
-                    .filter_map(|s| {
-                        classify(s.stream_type()).map(|k| (u16::from(s.elementary_pid()), k))
-                    })
+                    .filter_map(|s| classify_stream(&s).map(|k| (u16::from(s.elementary_pid()), k)))
                     .collect();
             }
             continue;
@@ -349,9 +403,12 @@ pub fn scan(buf: &[u8], depth: Depth) -> Result<TsTiming, TsError> {
             else {
                 continue;
             };
-            state.sniffed = state.sniffed.or(sniff_stream_id(stream_id));
-            let is_audio = matches!(state.sniffed, Some(StreamKind::OtherAudio));
-            if is_audio {
+            state.sniffed = state.sniffed.or(sniff_stream_id(stream_id, es));
+            let listed = pmt_streams.iter().find(|(p, _)| *p == pid).map(|&(_, k)| k);
+            state.audio = listed
+                .or(state.sniffed)
+                .is_some_and(|k| k != StreamKind::Video);
+            if state.audio {
                 state.last_payload.clear();
                 state.last_payload.extend_from_slice(es);
             }
@@ -380,8 +437,7 @@ pub fn scan(buf: &[u8], depth: Depth) -> Result<TsTiming, TsError> {
                     break;
                 }
             }
-        } else if matches!(state.sniffed, Some(StreamKind::OtherAudio)) && state.first_pts.is_some()
-        {
+        } else if state.audio && state.first_pts.is_some() {
             state.last_payload.extend_from_slice(payload);
         }
     }
@@ -403,7 +459,12 @@ pub fn scan(buf: &[u8], depth: Depth) -> Result<TsTiming, TsError> {
                 .find(|p| p.first_pts.is_some() && p.sniffed == Some(want))
                 .map(|s| (s, want))
         };
-        by_kind(StreamKind::Video).or_else(|| by_kind(StreamKind::OtherAudio))
+        by_kind(StreamKind::Video).or_else(|| {
+            pids.iter().find_map(|p| match p.sniffed {
+                Some(k) if k != StreamKind::Video && p.first_pts.is_some() => Some((p, k)),
+                _ => None,
+            })
+        })
     };
     let Some((state, kind)) = from_pmt.or_else(sniffed) else {
         return Err(TsError::NoTimestamps { packets });
@@ -505,11 +566,11 @@ pub fn main_cluster(offsets: &[i64]) -> Cluster {
 fn last_frame_ticks(state: &PidState, kind: StreamKind) -> Option<u64> {
     match kind {
         StreamKind::Video => state.min_step,
-        StreamKind::Aac | StreamKind::MpegAudio => {
-            let count = if kind == StreamKind::Aac {
-                adts_samples
-            } else {
-                mpeg_audio_samples
+        StreamKind::Aac | StreamKind::MpegAudio | StreamKind::Ac3 => {
+            let count = match kind {
+                StreamKind::Aac => adts_samples,
+                StreamKind::Ac3 => ac3_samples,
+                _ => mpeg_audio_samples,
             };
             count(&state.last_payload)
                 .filter(|&(samples, _)| samples > 0)
@@ -762,6 +823,64 @@ mod tests {
             section_data(&[0x02, 0xb0, 0x02, 9, 9], 0x02),
             None,
             "shorter than a header"
+        );
+    }
+
+    /// A segment with one stream, listed with `stream_type` and
+    /// `descriptors`, of 10 private_stream_1 PES packets 5760 ticks apart,
+    /// each starting with `es`.
+    fn private_stream(stream_type: u8, descriptors: &[u8], es: &[u8]) -> Vec<u8> {
+        let mut body = vec![0xe1, 0x00, 0xf0, 0x00, stream_type, 0xe1, 0x01, 0xf0];
+        body.push(descriptors.len() as u8);
+        body.extend_from_slice(descriptors);
+        let mut buf = pat();
+        buf.extend(packet(0x1000, true, &section(0x02, &body)));
+        for i in 0..10u64 {
+            buf.extend(pes(0x101, 0xbd, 1000 + i * 5760, None, es));
+        }
+        buf
+    }
+
+    /// One AC-3 syncframe: 48 kHz, 32 kbit/s, 128 bytes, 1536 samples (2880 ticks).
+    fn ac3_frame() -> Vec<u8> {
+        let mut frame = vec![0x0b, 0x77, 0, 0, 0x00, 8 << 3];
+        frame.resize(128, 0);
+        frame
+    }
+
+    #[test]
+    fn ac3_and_eac3_are_audio_in_atsc_and_dvb_form() {
+        let registration = |id: &[u8; 4]| [&[0x05, 4][..], id].concat();
+        for (stream_type, descriptors) in [
+            (0x81, vec![]),
+            (0x87, vec![]),
+            (0x06, vec![0x6a, 1, 0]),
+            (0x06, vec![0x0a, 4, b'e', b'n', b'g', 0, 0x7a, 1, 0]),
+            (0x06, registration(b"AC-3")),
+            (0x06, registration(b"EAC3")),
+        ] {
+            let buf = private_stream(stream_type, &descriptors, &ac3_frame());
+            let t = scan(&buf, Depth::Full).unwrap();
+            assert_eq!(
+                (t.pid, t.kind),
+                (0x101, StreamKind::Ac3),
+                "{stream_type:#x} {descriptors:?}"
+            );
+            // Nine steps of 5760 ticks, then one syncframe: 2880 ticks, not a step.
+            assert_eq!(t.span_ticks, Some(9 * 5760 + 2880));
+        }
+        // Without a PMT, the AC-3 syncword after a private_stream_1 header says so.
+        let buf = private_stream(0x06, &[0x6a, 1, 0], &ac3_frame());
+        let t = scan(&buf[2 * 188..], Depth::Full).unwrap();
+        assert_eq!(
+            (t.kind, t.span_ticks),
+            (StreamKind::Ac3, Some(9 * 5760 + 2880))
+        );
+        // Private data with other descriptors (here DVB subtitles) is not audio.
+        let buf = private_stream(0x06, &[0x59, 0], &[0x20, 0x00, 0x0f]);
+        assert_eq!(
+            scan(&buf, Depth::Full),
+            Err(TsError::NoTimestamps { packets: 12 })
         );
     }
 

@@ -12,6 +12,11 @@ const MS: u64 = 90;
 const FRAME: u64 = 3003;
 
 fn check(name: &str) {
+    check_within(name, FRAME);
+}
+
+/// Checks a fixture with `span_tolerance` ticks for the last segment of a run.
+fn check_within(name: &str, span_tolerance: u64) {
     let playlist = fixture(name).join("index.m3u8");
     let pl = source::read_media(&playlist).unwrap();
     let inputs = source::segment_inputs(&playlist, &pl);
@@ -26,7 +31,7 @@ fn check(name: &str) {
         assert_eq!(pl.segments[i].uri, e.uri);
         let (want_method, tolerance) = match e.rule.as_str() {
             "diff" => (Method::Native, MS),
-            "span" => (Method::Native, FRAME),
+            "span" => (Method::Native, span_tolerance),
             "playlist" => (Method::Playlist, 0),
             other => panic!("unknown rule {other}"),
         };
@@ -128,4 +133,25 @@ fn pmt_over_two_ts_packets() {
         .collect();
     let t = scan(&audio_only, Depth::Full).unwrap();
     assert_eq!((t.kind, t.pid), (StreamKind::Aac, 0x100));
+}
+
+/// The reference stream of every segment of a fixture is of `kind`.
+fn assert_kind(name: &str, kind: StreamKind) {
+    for e in expected(name) {
+        let t = scan_file(&fixture(name).join(&e.uri), Depth::Full).unwrap();
+        assert_eq!(t.kind, kind, "{name} {}", e.uri);
+    }
+}
+
+#[test]
+fn ac3_audio_only_atsc() {
+    assert_kind("ac3_audio", StreamKind::Ac3);
+    // The last segment ends with its last syncframe, to the millisecond.
+    check_within("ac3_audio", MS);
+}
+
+#[test]
+fn eac3_audio_only_dvb() {
+    assert_kind("eac3_dvb", StreamKind::Ac3);
+    check_within("eac3_dvb", MS);
 }
