@@ -11,6 +11,7 @@
 
 pub mod audio;
 pub mod ffprobe;
+pub mod fmp4;
 pub mod ts;
 
 use std::io::Read;
