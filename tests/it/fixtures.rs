@@ -1,7 +1,8 @@
 //! Native measurement of every fixture segment against ffprobe's packet timestamps.
 
+use m3u8_rs::Playlist;
 use pseudolive::probe::ts::{Depth, StreamKind, scan};
-use pseudolive::probe::{Method, ProbeMode, Prober, scan_file};
+use pseudolive::probe::{Measured, MediaDuration, Method, ProbeMode, Prober, scan_file};
 use pseudolive::source;
 
 use crate::util::{expected, fixture};
@@ -16,9 +17,12 @@ fn check(name: &str) {
 }
 
 /// Checks a fixture with `span_tolerance` ticks for the last segment of a run.
-fn check_within(name: &str, span_tolerance: u64) {
+fn check_within(name: &str, span_tolerance: u64) -> Vec<Measured> {
     let playlist = fixture(name).join("index.m3u8");
-    let pl = source::read_media(&playlist).unwrap();
+    // Not read_media: its check refuses byte ranges, which the prober handles.
+    let Playlist::MediaPlaylist(pl) = source::read_playlist(&playlist).unwrap() else {
+        panic!("{name}: not a media playlist");
+    };
     let inputs = source::segment_inputs(&playlist, &pl);
     let prober = Prober {
         mode: ProbeMode::Native,
@@ -50,6 +54,7 @@ fn check_within(name: &str, span_tolerance: u64) {
             e.ticks
         );
     }
+    measured
 }
 
 #[test]
@@ -154,4 +159,50 @@ fn ac3_audio_only_atsc() {
 fn eac3_audio_only_dvb() {
     assert_kind("eac3_dvb", StreamKind::Ac3);
     check_within("eac3_dvb", MS);
+}
+
+/// Checks an fMP4 fixture to the millisecond, every segment on the clock of
+/// `timescale`.
+fn check_fmp4(name: &str, timescale: u32) {
+    for m in check_within(name, MS) {
+        let media = m
+            .media
+            .unwrap_or_else(|| panic!("{name}: no media duration"));
+        assert_eq!(media.timescale, timescale, "{name}");
+        // Whole frames: the ticks agree with the units to the tick.
+        let ticks = (u128::from(media.units) * 90_000 / u128::from(timescale)) as u64;
+        assert!(m.ticks.abs_diff(ticks) <= 1, "{name}: {m:?}");
+    }
+}
+
+#[test]
+fn fmp4_h264_aac() {
+    check_fmp4("fmp4_avc", 12_800);
+}
+
+#[test]
+fn fmp4_hevc_ac3() {
+    check_fmp4("fmp4_hevc_ac3", 12_800);
+}
+
+#[test]
+fn fmp4_single_file_by_byte_range() {
+    check_fmp4("fmp4_single", 12_800);
+}
+
+#[test]
+fn cmaf_shaka_video_and_audio_apart() {
+    check_fmp4("cmaf_shaka/video", 12_800);
+    // Audio alone: 1024-sample AAC frames at 48 kHz, several moof per segment.
+    check_fmp4("cmaf_shaka/audio", 48_000);
+}
+
+#[test]
+fn ts_single_file_by_byte_range() {
+    let measured = check_within("ts_single", MS);
+    let media = MediaDuration {
+        timescale: 90_000,
+        units: measured[0].ticks,
+    };
+    assert_eq!(measured[0].media, Some(media));
 }
