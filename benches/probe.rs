@@ -63,6 +63,7 @@ fn thousand_segments() -> Vec<SegmentInput> {
                 path,
                 extinf_ticks: 180_000,
                 discontinuity: i % src.len() == 0 && i > 0,
+                ..SegmentInput::default()
             }
         })
         .collect()

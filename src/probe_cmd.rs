@@ -95,8 +95,7 @@ fn jobs_for(path: &Path) -> Result<Vec<Job>, SourceError> {
         playlist: None,
         segments: vec![SegmentInput {
             path: path.to_path_buf(),
-            extinf_ticks: 0,
-            discontinuity: false,
+            ..SegmentInput::default()
         }],
         uris: vec![path.display().to_string()],
     }])

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use m3u8_rs::{MasterPlaylist, MediaPlaylist, Playlist};
 
-use crate::probe::SegmentInput;
+use crate::probe::{ByteRange, InitSection, SegmentInput};
 use crate::ticks::from_secs;
 
 /// A problem with one source file.
@@ -161,22 +161,83 @@ fn short(msg: &str) -> String {
 }
 
 /// The segments of a media playlist as measurement inputs, paths resolved
-/// against the playlist's directory.
+/// against the playlist's directory. Each carries the `EXT-X-MAP` in force
+/// (m3u8-rs attaches the tag to the next segment only; it holds until the
+/// next one) and its `EXT-X-BYTERANGE`, whose offset, when omitted, follows
+/// the previous segment's sub-range of the same file (RFC 8216 4.3.2.2); when
+/// there is no such previous sub-range the offset is 0, a playlist that
+/// [`check_byte_ranges`] refuses.
 pub fn segment_inputs(playlist_path: &Path, pl: &MediaPlaylist) -> Vec<SegmentInput> {
     let dir = playlist_path.parent().unwrap_or(Path::new("."));
+    let file = |uri: &str| dir.join(uri.split(['?', '#']).next().unwrap_or(uri));
+    let mut init: Option<InitSection> = None;
+    // The previous segment's file and the end of its sub-range.
+    let mut previous: Option<(&str, u64)> = None;
     pl.segments
         .iter()
-        .map(|s| SegmentInput {
-            path: dir.join(s.uri.split(['?', '#']).next().unwrap_or(&s.uri)),
-            // A day at most: anything longer is garbage, not a duration.
-            extinf_ticks: if s.duration <= 86_400.0 {
-                from_secs(f64::from(s.duration))
-            } else {
-                0
-            },
-            discontinuity: s.discontinuity,
+        .map(|s| {
+            if let Some(map) = &s.map {
+                init = Some(InitSection {
+                    path: file(&map.uri),
+                    byte_range: map.byte_range.as_ref().map(|r| ByteRange {
+                        offset: r.offset.unwrap_or(0),
+                        length: r.length,
+                    }),
+                });
+            }
+            let byte_range = s.byte_range.as_ref().map(|r| {
+                let follows = previous
+                    .filter(|(uri, _)| *uri == s.uri)
+                    .map(|(_, end)| end);
+                ByteRange {
+                    offset: r.offset.or(follows).unwrap_or(0),
+                    length: r.length,
+                }
+            });
+            previous = byte_range.map(|r| (s.uri.as_str(), r.offset.saturating_add(r.length)));
+            SegmentInput {
+                path: file(&s.uri),
+                // A day at most: anything longer is garbage, not a duration.
+                extinf_ticks: if s.duration <= 86_400.0 {
+                    from_secs(f64::from(s.duration))
+                } else {
+                    0
+                },
+                discontinuity: s.discontinuity,
+                byte_range,
+                init: init.clone(),
+            }
         })
         .collect()
+}
+
+/// Checks the byte ranges of a media playlist: an `EXT-X-BYTERANGE` without
+/// an offset needs a previous segment that is a sub-range of the same file
+/// (RFC 8216 4.3.2.2), and no range may be empty.
+pub fn check_byte_ranges(path: &Path, pl: &MediaPlaylist) -> Result<(), SourceError> {
+    let mut previous: Option<&str> = None;
+    for (i, s) in pl.segments.iter().enumerate() {
+        if let Some(r) = &s.byte_range {
+            if r.length == 0 {
+                return Err(SourceError::new(
+                    path,
+                    format!("segment {i} ({}) has an empty EXT-X-BYTERANGE", s.uri),
+                ));
+            }
+            if r.offset.is_none() && previous != Some(s.uri.as_str()) {
+                return Err(SourceError::new(
+                    path,
+                    format!(
+                        "segment {i} ({}): EXT-X-BYTERANGE without an offset, and the previous \
+                         segment is not a byte range of the same file",
+                        s.uri
+                    ),
+                ));
+            }
+        }
+        previous = s.byte_range.as_ref().map(|_| s.uri.as_str());
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -225,5 +286,92 @@ mod tests {
         assert!(e.contains("not UTF-8"), "{e}");
         let p = write("text", b"hello");
         assert!(read_master(&p).unwrap_err().to_string().contains("#EXTM3U"));
+    }
+
+    fn media(text: &str) -> MediaPlaylist {
+        m3u8_rs::parse_media_playlist_res(text.as_bytes()).unwrap()
+    }
+
+    #[test]
+    fn segment_inputs_carry_the_map_and_follow_byte_ranges() {
+        let pl = media(
+            "#EXTM3U\n#EXT-X-TARGETDURATION:2\n#EXT-X-VERSION:7\n\
+             #EXT-X-MAP:URI=\"all.mp4\",BYTERANGE=\"700@0\"\n\
+             #EXTINF:2.0,\n#EXT-X-BYTERANGE:1000@700\nall.mp4\n\
+             #EXTINF:2.0,\n#EXT-X-BYTERANGE:500\nall.mp4\n\
+             #EXTINF:2.0,\n#EXT-X-BYTERANGE:300\nall.mp4\n\
+             #EXT-X-MAP:URI=\"init2.mp4\"\n\
+             #EXTINF:2.0,\nother.m4s\n\
+             #EXTINF:2.0,\n#EXT-X-BYTERANGE:10\nall.mp4\n",
+        );
+        let dir = Path::new("/lib/s/v");
+        let inputs = segment_inputs(&dir.join("index.m3u8"), &pl);
+        let ranges: Vec<Option<(u64, u64)>> = inputs
+            .iter()
+            .map(|i| i.byte_range.map(|r| (r.offset, r.length)))
+            .collect();
+        // The one after other.m4s has no previous range of all.mp4: 0.
+        assert_eq!(
+            ranges,
+            [
+                Some((700, 1000)),
+                Some((1700, 500)),
+                Some((2200, 300)),
+                None,
+                Some((0, 10))
+            ]
+        );
+        let first = InitSection {
+            path: dir.join("all.mp4"),
+            byte_range: Some(ByteRange {
+                offset: 0,
+                length: 700,
+            }),
+        };
+        let second = InitSection {
+            path: dir.join("init2.mp4"),
+            byte_range: None,
+        };
+        let inits: Vec<Option<&InitSection>> = inputs.iter().map(|i| i.init.as_ref()).collect();
+        assert_eq!(
+            inits,
+            [
+                Some(&first),
+                Some(&first),
+                Some(&first),
+                Some(&second),
+                Some(&second)
+            ]
+        );
+        assert!(inputs.iter().all(|i| i.extinf_ticks == 180_000));
+        let e = check_byte_ranges(Path::new("x.m3u8"), &pl)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("x.m3u8") && e.contains("segment 4 (all.mp4)"),
+            "{e}"
+        );
+        // Without the last segment the ranges are well defined.
+        let mut ok = pl.clone();
+        ok.segments.pop();
+        assert_eq!(check_byte_ranges(Path::new("x.m3u8"), &ok), Ok(()));
+        ok.segments[1].byte_range = Some(m3u8_rs::ByteRange {
+            length: 0,
+            offset: None,
+        });
+        let e = check_byte_ranges(Path::new("x.m3u8"), &ok)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("empty EXT-X-BYTERANGE"), "{e}");
+    }
+
+    #[test]
+    fn byte_ranges_are_still_refused_by_check_media() {
+        let p = write(
+            "byterange",
+            b"#EXTM3U\n#EXT-X-TARGETDURATION:2\n#EXTINF:2.0,\n#EXT-X-BYTERANGE:100@0\na.ts\n",
+        );
+        let e = read_media(&p).unwrap_err().to_string();
+        assert!(e.contains("EXT-X-BYTERANGE"), "{e}");
     }
 }

@@ -1,5 +1,6 @@
 //! Audio frame counting, for where the last frame of a segment ends: ADTS
-//! (AAC) and MPEG-1/2 audio (MP2, MP3) frame headers. Pure, over `&[u8]`.
+//! (AAC), MPEG-1/2 audio (MP2, MP3) and AC-3/E-AC-3 frame headers. Pure,
+//! over `&[u8]`.
 
 /// Number of complete ADTS frames in `data` and their sample rate, as
 /// `(frames × 1024, sample_rate)`.
@@ -97,6 +98,67 @@ pub fn mpeg_audio_samples(data: &[u8]) -> Option<(u64, u64)> {
     rate.map(|r| (samples, r))
 }
 
+/// Samples in the complete AC-3 and E-AC-3 syncframes of `data` and their
+/// sample rate, as `(samples, sample_rate)` (ATSC A/52: an AC-3 syncframe is
+/// 1536 samples; an E-AC-3 one 256 × its number of blocks; E-AC-3 dependent
+/// substreams add no time).
+pub fn ac3_samples(data: &[u8]) -> Option<(u64, u64)> {
+    /// AC-3 bit rates in kbit/s, by `frmsizecod / 2`.
+    const KBPS: [u64; 19] = [
+        32, 40, 48, 56, 64, 80, 96, 112, 128, 160, 192, 224, 256, 320, 384, 448, 512, 576, 640,
+    ];
+    const RATES: [u64; 3] = [48_000, 44_100, 32_000];
+    let mut pos = 0;
+    let mut samples = 0;
+    let mut rate = None;
+    while pos + 6 <= data.len() {
+        let h = &data[pos..pos + 6];
+        if h[..2] != [0x0b, 0x77] {
+            break;
+        }
+        let bsid = h[5] >> 3;
+        let fscod = usize::from(h[4] >> 6);
+        let (len, frame_samples, sr) = if bsid <= 10 {
+            // AC-3; bsid 9 and 10 halve and quarter the sample rate.
+            let frmsizecod = usize::from(h[4] & 0x3f);
+            let (Some(&sr), Some(&kbps)) = (RATES.get(fscod), KBPS.get(frmsizecod / 2)) else {
+                break;
+            };
+            let words = match fscod {
+                0 => 2 * kbps,
+                1 => kbps * 320 / 147 + (frmsizecod & 1) as u64,
+                _ => 3 * kbps,
+            };
+            (words as usize * 2, 1536, sr >> bsid.saturating_sub(8))
+        } else if bsid <= 16 {
+            // E-AC-3.
+            let strmtyp = h[2] >> 6;
+            let substream = (h[2] >> 3) & 7;
+            let len = ((usize::from(h[2] & 7) << 8 | usize::from(h[3])) + 1) * 2;
+            let (sr, blocks) = match RATES.get(fscod) {
+                Some(&sr) => (sr, [1, 2, 3, 6][usize::from((h[4] >> 4) & 3)]),
+                None => match [24_000, 22_050, 16_000].get(usize::from((h[4] >> 4) & 3)) {
+                    Some(&sr) => (sr, 6),
+                    None => break,
+                },
+            };
+            let independent = strmtyp != 1 && substream == 0;
+            (len, if independent { 256 * blocks } else { 0 }, sr)
+        } else {
+            break;
+        };
+        if len < 6 || pos + len > data.len() {
+            break;
+        }
+        if frame_samples > 0 {
+            rate = Some(sr);
+            samples += frame_samples;
+        }
+        pos += len;
+    }
+    rate.map(|r| (samples, r))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -132,6 +194,50 @@ mod tests {
             mpeg_audio_samples(&[0xff, 0xf1, 0x4c, 0x80]),
             None,
             "ADTS is not MPEG audio"
+        );
+    }
+    #[test]
+    fn ac3_frames_are_counted_from_their_headers() {
+        // AC-3, 48 kHz, 64 kbit/s (frmsizecod 8): 256-byte syncframes, bsid 8.
+        let mut frame = vec![0x0b, 0x77, 0, 0, 0x08, 8 << 3];
+        frame.resize(256, 0);
+        let three: Vec<u8> = frame.iter().chain(&frame).chain(&frame).copied().collect();
+        assert_eq!(ac3_samples(&three), Some((3 * 1536, 48_000)));
+        assert_eq!(
+            ac3_samples(&three[..700]),
+            Some((2 * 1536, 48_000)),
+            "cut-off last frame"
+        );
+        // 44.1 kHz, 64 kbit/s, odd frmsizecod 9: 140 words (279 + 1 = 280 bytes).
+        let mut frame = vec![0x0b, 0x77, 0, 0, 0x40 | 9, 8 << 3];
+        frame.resize(280, 0);
+        assert_eq!(ac3_samples(&frame), Some((1536, 44_100)));
+        assert_eq!(ac3_samples(&frame[..279]), None);
+        // E-AC-3 (bsid 16), 44.1 kHz, 6 blocks, frmsiz 138: 278-byte frames;
+        // then a dependent substream frame, which adds no samples.
+        let mut ind = vec![0x0b, 0x77, 0x00, 138, 0x40 | 0x30, 16 << 3];
+        ind.resize(278, 0);
+        let mut dep = vec![0x0b, 0x77, 0x40, 9, 0x40 | 0x30, 16 << 3];
+        dep.resize(20, 0);
+        let both: Vec<u8> = ind.iter().chain(&dep).chain(&ind).copied().collect();
+        assert_eq!(ac3_samples(&both), Some((2 * 1536, 44_100)));
+        // E-AC-3, 24 kHz (fscod 3, fscod2 0): always 6 blocks.
+        let mut half = vec![0x0b, 0x77, 0x00, 9, 0xc0, 16 << 3];
+        half.resize(20, 0);
+        assert_eq!(ac3_samples(&half), Some((1536, 24_000)));
+        // E-AC-3 with one block per frame.
+        let mut one = vec![0x0b, 0x77, 0x00, 9, 0x00, 16 << 3];
+        one.resize(20, 0);
+        assert_eq!(ac3_samples(&one), Some((256, 48_000)));
+        assert_eq!(
+            ac3_samples(&[0x0b, 0x77, 0, 0, 0xc0, 8 << 3]),
+            None,
+            "fscod 3 in AC-3"
+        );
+        assert_eq!(
+            ac3_samples(&[0xff, 0xf1, 0x4c, 0x80, 0x01, 0x20]),
+            None,
+            "ADTS is not AC-3"
         );
     }
 }

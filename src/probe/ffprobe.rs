@@ -4,9 +4,10 @@
 //! Reads packet timestamps, not `format=duration`, which mixes the audio start
 //! with the video end.
 
-use std::io::Read;
+use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use crate::ticks::from_secs;
@@ -92,6 +93,34 @@ pub fn measure(ffprobe: &Path, file: &Path) -> Result<u64, String> {
         return Err(format!("ffprobe failed ({status}): {first}"));
     }
     duration_from_compact(&out)
+}
+
+/// Runs [`measure`] on `bytes` (a byte range of a file, an init section and
+/// a segment) written to a temporary file, removed afterwards.
+pub fn measure_bytes(ffprobe: &Path, bytes: &[u8]) -> Result<u64, String> {
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let path = std::env::temp_dir().join(format!(
+        "pseudolive-ffprobe-{}-{}.bin",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    ));
+    let temp = TempFile(path);
+    let written = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&temp.0)
+        .and_then(|mut f| f.write_all(bytes));
+    written.map_err(|e| format!("cannot write {}: {e}", temp.0.display()))?;
+    measure(ffprobe, &temp.0)
+}
+
+/// A file removed when dropped.
+struct TempFile(PathBuf);
+
+impl Drop for TempFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
 }
 
 fn field<'a>(line: &'a str, key: &str) -> Option<&'a str> {

@@ -1,0 +1,218 @@
+//! Reading segments from disk for the native readers: whole files or
+//! `EXT-X-BYTERANGE` sub-ranges, the container sniffed from the bytes
+//! (MPEG-TS sync byte or an ISO BMFF box), init sections (`EXT-X-MAP`) put
+//! in front. MPEG-TS is read from the head only when that is enough; of an
+//! fMP4 segment only the boxes that carry timing are read (`mdat` is
+//! skipped with a seek). Memory per segment stays under [`MAX_SEGMENT_BYTES`].
+
+use std::fs::File;
+use std::io::{Read, Seek, SeekFrom};
+use std::path::Path;
+
+use super::fmp4::{self, Fmp4Timing};
+use super::ts::{self, Depth, TsTiming};
+use super::{ByteRange, SegmentInput};
+
+/// Bytes read from the head of a segment to find its first PTS.
+pub const HEAD_BYTES: u64 = 64 * 1024;
+
+/// Largest segment read whole to time it (a 10 s segment at 80 Mbit/s is
+/// 100 MB), and largest init section.
+pub const MAX_SEGMENT_BYTES: u64 = 256 << 20;
+
+/// Native timing of one segment, by container.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Timing {
+    /// MPEG-TS, on the 33-bit 90 kHz PTS clock.
+    Ts(TsTiming),
+    /// fMP4/CMAF, on the reference track's timescale.
+    Fmp4(Fmp4Timing),
+}
+
+/// An open file limited to a byte range of it.
+struct RangeReader {
+    file: File,
+    /// Offset of the range in the file.
+    start: u64,
+    /// Length of the range.
+    len: u64,
+}
+
+fn read_err(e: std::io::Error) -> String {
+    format!("cannot read: {e}")
+}
+
+impl RangeReader {
+    fn open(path: &Path, range: Option<ByteRange>) -> Result<Self, String> {
+        let file = File::open(path).map_err(read_err)?;
+        let file_len = file.metadata().map_err(read_err)?.len();
+        let (start, len) = match range {
+            None => (0, file_len),
+            Some(r) => {
+                let end = r.offset.checked_add(r.length);
+                if end.is_none_or(|end| end > file_len) {
+                    return Err(format!(
+                        "byte range {}@{} ends past the end of the file ({file_len} bytes)",
+                        r.length, r.offset
+                    ));
+                }
+                (r.offset, r.length)
+            }
+        };
+        Ok(RangeReader { file, start, len })
+    }
+
+    /// Up to `max` bytes from `pos` (relative to the range) to its end.
+    fn read(&mut self, pos: u64, max: u64) -> Result<Vec<u8>, String> {
+        let n = max.min(self.len.saturating_sub(pos));
+        self.file
+            .seek(SeekFrom::Start(self.start + pos))
+            .map_err(read_err)?;
+        let mut buf = Vec::with_capacity(n as usize);
+        (&mut self.file)
+            .take(n)
+            .read_to_end(&mut buf)
+            .map_err(read_err)?;
+        Ok(buf)
+    }
+}
+
+/// The bytes of an init section (`EXT-X-MAP`): its file or sub-range.
+pub fn read_init(path: &Path, range: Option<ByteRange>) -> Result<Vec<u8>, String> {
+    let mut r = RangeReader::open(path, range)?;
+    if r.len > MAX_SEGMENT_BYTES {
+        return Err(format!(
+            "{} bytes: too large for an init section (limit {} MiB)",
+            r.len,
+            MAX_SEGMENT_BYTES >> 20
+        ));
+    }
+    r.read(0, r.len)
+}
+
+/// The bytes of a segment (its sub-range), with `init` in front: what ffprobe
+/// reads in the fallback.
+pub fn read_segment(seg: &SegmentInput, init: Option<&[u8]>) -> Result<Vec<u8>, String> {
+    let mut r = RangeReader::open(&seg.path, seg.byte_range)?;
+    let total = r.len + init.map_or(0, |i| i.len() as u64);
+    if total > MAX_SEGMENT_BYTES {
+        return Err(format!(
+            "{total} bytes: too large to read whole (limit {} MiB)",
+            MAX_SEGMENT_BYTES >> 20
+        ));
+    }
+    let mut out = init.map(<[u8]>::to_vec).unwrap_or_default();
+    out.extend(r.read(0, r.len)?);
+    Ok(out)
+}
+
+/// Native timing of one segment. `init` is the content of its `EXT-X-MAP`:
+/// for fMP4 the init segment; for MPEG-TS, PAT and PMT put in front.
+/// A [`Depth::Start`] scan of MPEG-TS reads only the head when it holds a
+/// timestamp of the reference stream; fMP4 is always read in full (without
+/// its `mdat`), since its fragment headers are small.
+pub fn scan_segment(
+    seg: &SegmentInput,
+    init: Option<&[u8]>,
+    depth: Depth,
+) -> Result<Timing, String> {
+    let mut r = RangeReader::open(&seg.path, seg.byte_range)?;
+    let head = r.read(0, HEAD_BYTES)?;
+    if fmp4::looks_like_mp4(&head) {
+        let boxes = timing_boxes(&mut r, &head)?;
+        return fmp4::timing(init, &boxes)
+            .map(Timing::Fmp4)
+            .map_err(|e| e.to_string());
+    }
+    let ts_init = init.filter(|i| i.first() == Some(&0x47)).unwrap_or(&[]);
+    let scan = |bytes: &[u8]| {
+        let timing = if ts_init.is_empty() {
+            ts::scan(bytes, depth)
+        } else {
+            ts::scan(&[ts_init, bytes].concat(), depth)
+        };
+        timing.map(Timing::Ts).map_err(|e| e.to_string())
+    };
+    let head_len = head.len() as u64;
+    if head_len >= r.len {
+        return scan(&head);
+    }
+    if depth == Depth::Start
+        && let Ok(t) = scan(&head)
+    {
+        return Ok(t);
+    }
+    if r.len > MAX_SEGMENT_BYTES {
+        return Err(format!(
+            "{} bytes: too large to read whole (limit {} MiB), and its first {} KiB hold no timestamps",
+            r.len,
+            MAX_SEGMENT_BYTES >> 20,
+            HEAD_BYTES >> 10
+        ));
+    }
+    let mut all = head;
+    all.extend(r.read(head_len, r.len - head_len)?);
+    scan(&all)
+}
+
+/// The top-level boxes of an ISO BMFF range that carry timing
+/// ([`fmp4::NEEDED_BOXES`]), one after another; every other box is skipped
+/// with a seek. A box header that makes no sense is kept as it is, so that
+/// the reader reports it.
+fn timing_boxes(r: &mut RangeReader, head: &[u8]) -> Result<Vec<u8>, String> {
+    let mut out = Vec::new();
+    let mut pos: u64 = 0;
+    while pos + 8 <= r.len {
+        let header = match head.get(pos as usize..) {
+            Some(h) if h.len() >= 16 || pos + h.len() as u64 >= r.len => {
+                h[..h.len().min(16)].to_vec()
+            }
+            _ => r.read(pos, 16)?,
+        };
+        let (Some(size), Some(kind)) = (header.get(..4), header.get(4..8)) else {
+            break;
+        };
+        let size = u64::from(u32::from_be_bytes([size[0], size[1], size[2], size[3]]));
+        let size = match size {
+            0 => r.len - pos,
+            1 => match header.get(8..16) {
+                Some(b) => u64::from_be_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]]),
+                None => 0,
+            },
+            n => n,
+        };
+        if size < 8 {
+            out.extend_from_slice(&header);
+            break;
+        }
+        if fmp4::NEEDED_BOXES.iter().any(|k| k[..] == *kind) {
+            if out.len() as u64 + size.min(r.len - pos) > MAX_SEGMENT_BYTES {
+                return Err(format!(
+                    "its '{}' boxes exceed {} MiB",
+                    String::from_utf8_lossy(kind),
+                    MAX_SEGMENT_BYTES >> 20
+                ));
+            }
+            match head.get(pos as usize..).filter(|h| h.len() as u64 >= size) {
+                Some(h) => out.extend_from_slice(&h[..size as usize]),
+                None => out.extend(r.read(pos, size)?),
+            }
+        }
+        pos = pos.saturating_add(size);
+    }
+    Ok(out)
+}
+
+/// Native timing of an MPEG-TS file. A [`Depth::Start`] scan reads only
+/// the head, and the whole file when the head is not enough. Files over
+/// [`MAX_SEGMENT_BYTES`] are not read whole: memory and time stay bounded.
+pub fn scan_file(path: &Path, depth: Depth) -> Result<TsTiming, String> {
+    let seg = SegmentInput {
+        path: path.to_path_buf(),
+        ..SegmentInput::default()
+    };
+    match scan_segment(&seg, None, depth)? {
+        Timing::Ts(t) => Ok(t),
+        Timing::Fmp4(_) => Err("an fMP4 segment, not MPEG-TS".into()),
+    }
+}
