@@ -94,6 +94,8 @@ pub struct LiveStream {
     cache: Vec<Mutex<Option<(CacheKey, Rendered)>>>,
     /// Segment file → (track, index in the loop).
     paths: std::collections::HashMap<String, (usize, usize)>,
+    /// Files named by an `EXT-X-MAP` (initialisation sections).
+    init_paths: std::collections::HashSet<String>,
     /// Per track, once asked for: what rewriting its timestamps needs.
     restamp: Vec<tokio::sync::OnceCell<Result<Arc<TsRestampPlan>, Arc<SourceError>>>>,
 }
@@ -115,7 +117,17 @@ impl LiveStream {
                 paths.entry(seg.path.clone()).or_insert((t, i));
             }
         }
+        let init_paths = stream
+            .tracks
+            .iter()
+            .flat_map(|t| &t.segments)
+            .filter_map(|s| match s.map.as_ref().map(|m| &m.uri) {
+                Some(crate::model::Resource::File(p)) => Some(p.clone()),
+                _ => None,
+            })
+            .collect();
         LiveStream {
+            init_paths,
             restamp: stream.tracks.iter().map(|_| Default::default()).collect(),
             paths,
             cache: stream.tracks.iter().map(|_| Mutex::new(None)).collect(),
@@ -204,6 +216,13 @@ impl LiveStream {
             })
             .await
             .clone()
+    }
+
+    /// Whether `path` (relative to the stream directory) is an
+    /// initialisation section of a track, and not also one of its segments
+    /// (single-file CMAF holds both).
+    pub fn is_init_section(&self, path: &str) -> bool {
+        self.init_paths.contains(path) && !self.paths.contains_key(path)
     }
 
     /// The anchor if the timeline has started; looking does not start it.

@@ -2,10 +2,8 @@
 //! media playlists, check the files, measure every segment, check that the
 //! variants line up. Blocking IO; runs off the async runtime.
 
-use std::path::{Component, Path, PathBuf};
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
-
-use percent_encoding::percent_decode_str;
 
 use crate::model::{Key, Map, Resource, Segment, Stream, Track, TrackKind};
 use crate::probe::Prober;
@@ -38,52 +36,15 @@ pub fn find_streams(root: &Path) -> Result<Vec<String>, SourceError> {
     Ok(names)
 }
 
-/// `a/./b/../c` → `a/c`; `None` when the path leaves its base or is absolute.
-fn normalise(rel: &Path) -> Option<PathBuf> {
-    let mut out = PathBuf::new();
-    for c in rel.components() {
-        match c {
-            Component::Normal(p) => out.push(p),
-            Component::CurDir => {}
-            Component::ParentDir => {
-                if !out.pop() {
-                    return None;
-                }
-            }
-            Component::RootDir | Component::Prefix(_) => return None,
-        }
-    }
-    Some(out)
-}
-
-/// Resolves a URI found in a playlist at `base` (relative to the stream dir)
-/// into a path relative to the stream dir: percent-decoded, query and
-/// fragment dropped, never outside the stream dir.
+/// Resolves a URI of a playlist at `base` (relative to the stream dir) into
+/// a path relative to the stream dir: [`source::resolve_uri`].
 pub fn resolve(
     stream_dir: &Path,
     base: &Path,
     uri: &str,
     playlist: &Path,
 ) -> Result<PathBuf, SourceError> {
-    let path_part = uri.split(['?', '#']).next().unwrap_or(uri);
-    let decoded = percent_decode_str(path_part)
-        .decode_utf8()
-        .map_err(|_| SourceError::new(playlist, format!("URI {uri:?} is not valid UTF-8")))?;
-    if decoded.contains("://") || decoded.starts_with('/') {
-        return Err(SourceError::new(
-            playlist,
-            format!("URI {uri:?} is absolute; only files inside the stream directory are served"),
-        ));
-    }
-    normalise(&base.join(decoded.as_ref())).ok_or_else(|| {
-        SourceError::new(
-            playlist,
-            format!(
-                "URI {uri:?} points outside the stream directory {}",
-                stream_dir.display()
-            ),
-        )
-    })
+    source::resolve_uri(stream_dir, base, uri, playlist)
 }
 
 /// A relative path as the `/`-separated form the model keeps.
@@ -356,19 +317,40 @@ fn load_track(
         tracing::info!(file = %path.display(), "not carried into the live playlist: {}", tags.dropped.join(", "));
     }
     let base = rel.parent().unwrap_or(Path::new(""));
-    let mut inputs = source::segment_inputs(&path, &pl);
+    let inputs = source::segment_inputs(dir, &path, &pl)?;
     let mut rels = Vec::with_capacity(pl.segments.len());
-    for (seg, input) in pl.segments.iter().zip(&mut inputs) {
-        let seg_rel = resolve(dir, base, &seg.uri, &path)?;
-        input.path = dir.join(&seg_rel);
-        if !input.path.is_file() {
-            return Err(SourceError::new(
-                &input.path,
-                format!("segment file missing (listed in {})", path.display()),
-            ));
+    for input in &inputs {
+        let files = std::iter::once(&input.path).chain(input.init.as_ref().map(|i| &i.path));
+        for file in files {
+            if !file.is_file() {
+                return Err(SourceError::new(
+                    file,
+                    format!("segment file missing (listed in {})", path.display()),
+                ));
+            }
+            check_inside(file, real_root)?;
         }
-        check_inside(&input.path, real_root)?;
-        rels.push(seg_rel);
+        if let Some(r) = input.byte_range {
+            let len = std::fs::metadata(&input.path).map_or(0, |m| m.len());
+            if r.offset.saturating_add(r.length) > len {
+                return Err(SourceError::new(
+                    &input.path,
+                    format!(
+                        "EXT-X-BYTERANGE {}@{} lies beyond the file's {len} bytes (listed in {})",
+                        r.length,
+                        r.offset,
+                        path.display()
+                    ),
+                ));
+            }
+        }
+        rels.push(
+            input
+                .path
+                .strip_prefix(dir)
+                .unwrap_or(&input.path)
+                .to_path_buf(),
+        );
     }
     let measured = prober.measure_playlist(&inputs);
     if measured.len() != inputs.len() {
@@ -431,7 +413,10 @@ fn load_track(
         });
         segments.push(Segment {
             path: slash_path(seg_rel),
-            byte_range: None,
+            byte_range: inputs[i].byte_range.map(|r| crate::model::ByteRange {
+                length: r.length,
+                offset: r.offset,
+            }),
             duration: Ticks(m.ticks),
             method,
             source_duration: Ticks(inputs[i].extinf_ticks),

@@ -28,12 +28,13 @@ struct Row<'a> {
     error: Option<&'a str>,
 }
 
-fn media_job(path: &Path, pl: MediaPlaylist) -> Job {
-    Job {
+/// A playlist's segments, their URIs resolved under `root` by the server's rule.
+fn media_job(root: &Path, path: &Path, pl: MediaPlaylist) -> Result<Job, SourceError> {
+    Ok(Job {
         playlist: Some(path.to_path_buf()),
-        segments: source::segment_inputs(path, &pl),
+        segments: source::segment_inputs(root, path, &pl)?,
         uris: pl.segments.iter().map(|s| s.uri.clone()).collect(),
-    }
+    })
 }
 
 fn master_jobs(path: &Path, master: MasterPlaylist) -> Result<Vec<Job>, SourceError> {
@@ -47,9 +48,9 @@ fn master_jobs(path: &Path, master: MasterPlaylist) -> Result<Vec<Job>, SourceEr
     let mut seen = Vec::new();
     let mut jobs = Vec::new();
     for uri in uris {
-        let p = dir.join(&uri);
+        let p = dir.join(source::resolve_uri(dir, Path::new(""), &uri, path)?);
         if !seen.contains(&p) {
-            jobs.push(media_job(&p, source::read_media(&p)?));
+            jobs.push(media_job(dir, &p, source::read_media(&p)?)?);
             seen.push(p);
         }
     }
@@ -77,14 +78,15 @@ fn jobs_for(path: &Path) -> Result<Vec<Job>, SourceError> {
         }
         return playlists
             .iter()
-            .map(|p| Ok(media_job(p, source::read_media(p)?)))
+            .map(|p| media_job(path, p, source::read_media(p)?))
             .collect();
     }
     if path.extension().is_some_and(|e| e == "m3u8") {
         return match source::read_playlist(path)? {
             Playlist::MasterPlaylist(m) => master_jobs(path, m),
             Playlist::MediaPlaylist(pl) => {
-                Ok(vec![media_job(path, source::check_media(path, pl)?)])
+                let dir = path.parent().unwrap_or(Path::new("."));
+                Ok(vec![media_job(dir, path, source::check_media(path, pl)?)?])
             }
         };
     }

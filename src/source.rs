@@ -137,12 +137,7 @@ pub fn check_media(path: &Path, pl: MediaPlaylist) -> Result<MediaPlaylist, Sour
     if pl.segments.is_empty() {
         return Err(SourceError::new(path, "media playlist has no segments"));
     }
-    if let Some(i) = pl.segments.iter().position(|s| s.byte_range.is_some()) {
-        return Err(SourceError::new(
-            path,
-            format!("segment {i} uses EXT-X-BYTERANGE, which is not supported"),
-        ));
-    }
+    check_byte_ranges(path, &pl)?;
     if let Some(s) = pl.segments.iter().find(|s| s.uri.contains("://")) {
         return Err(SourceError::new(
             path,
@@ -167,48 +162,103 @@ fn short(msg: &str) -> String {
 /// the previous segment's sub-range of the same file (RFC 8216 4.3.2.2); when
 /// there is no such previous sub-range the offset is 0, a playlist that
 /// [`check_byte_ranges`] refuses.
-pub fn segment_inputs(playlist_path: &Path, pl: &MediaPlaylist) -> Vec<SegmentInput> {
-    let dir = playlist_path.parent().unwrap_or(Path::new("."));
-    let file = |uri: &str| dir.join(uri.split(['?', '#']).next().unwrap_or(uri));
+pub fn segment_inputs(
+    root: &Path,
+    playlist_path: &Path,
+    pl: &MediaPlaylist,
+) -> Result<Vec<SegmentInput>, SourceError> {
+    let base = playlist_path
+        .parent()
+        .and_then(|d| d.strip_prefix(root).ok())
+        .unwrap_or(Path::new(""));
+    let file = |uri: &str| -> Result<PathBuf, SourceError> {
+        Ok(root.join(resolve_uri(root, base, uri, playlist_path)?))
+    };
     let mut init: Option<InitSection> = None;
     // The previous segment's file and the end of its sub-range.
     let mut previous: Option<(&str, u64)> = None;
-    pl.segments
-        .iter()
-        .map(|s| {
-            if let Some(map) = &s.map {
-                init = Some(InitSection {
-                    path: file(&map.uri),
-                    byte_range: map.byte_range.as_ref().map(|r| ByteRange {
-                        offset: r.offset.unwrap_or(0),
-                        length: r.length,
-                    }),
-                });
-            }
-            let byte_range = s.byte_range.as_ref().map(|r| {
-                let follows = previous
-                    .filter(|(uri, _)| *uri == s.uri)
-                    .map(|(_, end)| end);
-                ByteRange {
-                    offset: r.offset.or(follows).unwrap_or(0),
+    let mut inputs = Vec::with_capacity(pl.segments.len());
+    for s in &pl.segments {
+        if let Some(map) = &s.map {
+            init = Some(InitSection {
+                path: file(&map.uri)?,
+                byte_range: map.byte_range.as_ref().map(|r| ByteRange {
+                    offset: r.offset.unwrap_or(0),
                     length: r.length,
-                }
+                }),
             });
-            previous = byte_range.map(|r| (s.uri.as_str(), r.offset.saturating_add(r.length)));
-            SegmentInput {
-                path: file(&s.uri),
-                // A day at most: anything longer is garbage, not a duration.
-                extinf_ticks: if s.duration <= 86_400.0 {
-                    from_secs(f64::from(s.duration))
-                } else {
-                    0
-                },
-                discontinuity: s.discontinuity,
-                byte_range,
-                init: init.clone(),
+        }
+        let byte_range = s.byte_range.as_ref().map(|r| {
+            let follows = previous
+                .filter(|(uri, _)| *uri == s.uri)
+                .map(|(_, end)| end);
+            ByteRange {
+                offset: r.offset.or(follows).unwrap_or(0),
+                length: r.length,
             }
-        })
-        .collect()
+        });
+        previous = byte_range.map(|r| (s.uri.as_str(), r.offset.saturating_add(r.length)));
+        inputs.push(SegmentInput {
+            path: file(&s.uri)?,
+            // A day at most: anything longer is garbage, not a duration.
+            extinf_ticks: if s.duration <= 86_400.0 {
+                from_secs(f64::from(s.duration))
+            } else {
+                0
+            },
+            discontinuity: s.discontinuity,
+            byte_range,
+            init: init.clone(),
+        });
+    }
+    Ok(inputs)
+}
+
+/// `a/./b/../c` → `a/c`; `None` when the path leaves its base or is absolute.
+fn normalise(rel: &Path) -> Option<PathBuf> {
+    use std::path::Component;
+    let mut out = PathBuf::new();
+    for c in rel.components() {
+        match c {
+            Component::Normal(p) => out.push(p),
+            Component::CurDir => {}
+            Component::ParentDir => {
+                if !out.pop() {
+                    return None;
+                }
+            }
+            Component::RootDir | Component::Prefix(_) => return None,
+        }
+    }
+    Some(out)
+}
+
+/// Resolves a URI found in `playlist` (whose directory is `base`, relative
+/// to `root`) into a path relative to `root`: percent-decoded, query and
+/// fragment dropped, never absolute and never outside `root`. The one rule
+/// for the server and for `pseudolive probe`.
+pub fn resolve_uri(
+    root: &Path,
+    base: &Path,
+    uri: &str,
+    playlist: &Path,
+) -> Result<PathBuf, SourceError> {
+    let path_part = uri.split(['?', '#']).next().unwrap_or(uri);
+    let decoded = percent_encoding::percent_decode_str(path_part)
+        .decode_utf8()
+        .map_err(|_| SourceError::new(playlist, format!("URI {uri:?} is not valid UTF-8")))?;
+    if decoded.contains("://") || decoded.starts_with('/') {
+        return Err(SourceError::new(
+            playlist,
+            format!("URI {uri:?} is absolute; only files inside the stream directory are served"),
+        ));
+    }
+    normalise(&base.join(decoded.as_ref())).ok_or_else(|| {
+        SourceError::new(
+            playlist,
+            format!("URI {uri:?} points outside {}", root.display()),
+        )
+    })
 }
 
 /// Checks the byte ranges of a media playlist: an `EXT-X-BYTERANGE` without
@@ -305,7 +355,7 @@ mod tests {
              #EXTINF:2.0,\n#EXT-X-BYTERANGE:10\nall.mp4\n",
         );
         let dir = Path::new("/lib/s/v");
-        let inputs = segment_inputs(&dir.join("index.m3u8"), &pl);
+        let inputs = segment_inputs(&dir, &dir.join("index.m3u8"), &pl).unwrap();
         let ranges: Vec<Option<(u64, u64)>> = inputs
             .iter()
             .map(|i| i.byte_range.map(|r| (r.offset, r.length)))
@@ -366,12 +416,38 @@ mod tests {
     }
 
     #[test]
-    fn byte_ranges_are_still_refused_by_check_media() {
+    fn byte_ranges_are_accepted_and_bad_ones_refused() {
         let p = write(
             "byterange",
-            b"#EXTM3U\n#EXT-X-TARGETDURATION:2\n#EXTINF:2.0,\n#EXT-X-BYTERANGE:100@0\na.ts\n",
+            b"#EXTM3U\n#EXT-X-TARGETDURATION:2\n#EXTINF:2.0,\n#EXT-X-BYTERANGE:100@0\na.ts\n\
+              #EXTINF:2.0,\n#EXT-X-BYTERANGE:100\na.ts\n",
+        );
+        let pl = read_media(&p).unwrap();
+        let inputs = segment_inputs(p.parent().unwrap(), &p, &pl).unwrap();
+        assert_eq!(inputs[1].byte_range.map(|r| r.offset), Some(100));
+        let p = write(
+            "byterange-bad",
+            b"#EXTM3U\n#EXT-X-TARGETDURATION:2\n#EXTINF:2.0,\n#EXT-X-BYTERANGE:100\na.ts\n",
         );
         let e = read_media(&p).unwrap_err().to_string();
-        assert!(e.contains("EXT-X-BYTERANGE"), "{e}");
+        assert!(e.contains("EXT-X-BYTERANGE") || e.contains("offset"), "{e}");
+    }
+
+    #[test]
+    fn segment_uris_resolve_by_one_rule() {
+        let root = Path::new("/lib/s");
+        let pl = Path::new("/lib/s/v/index.m3u8");
+        let ok = |uri: &str| resolve_uri(root, Path::new("v"), uri, pl).unwrap();
+        assert_eq!(ok("seg%20one.ts"), PathBuf::from("v/seg one.ts"));
+        assert_eq!(ok("../a/x.ts?token=1"), PathBuf::from("a/x.ts"));
+        for bad in [
+            "../../x.ts",
+            "/etc/passwd",
+            "http://h/x.ts",
+            "%2e%2e/%2e%2e/x.ts",
+            "%ff.ts",
+        ] {
+            assert!(resolve_uri(root, Path::new("v"), bad, pl).is_err(), "{bad}");
+        }
     }
 }

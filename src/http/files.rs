@@ -80,7 +80,11 @@ fn content_type(path: &Path) -> &'static str {
     {
         Some("ts") => "video/mp2t",
         Some("aac") => "audio/aac",
-        Some("m4s" | "mp4") => "video/mp4",
+        Some("ac3" | "ec3") => "audio/ac3",
+        Some("mp3") => "audio/mpeg",
+        Some("m4s" | "mp4" | "m4v" | "cmfv") => "video/mp4",
+        Some("m4a" | "cmfa") => "audio/mp4",
+        Some("cmft") => "application/mp4",
         Some("vtt" | "webvtt") => "text/vtt",
         Some("m3u8") => super::reply::M3U8,
         _ => "application/octet-stream",

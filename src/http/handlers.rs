@@ -207,10 +207,21 @@ async fn answer(
             let res = match restamped {
                 Some(res) => res,
                 None => {
+                    let init = match app.library.get(&stream).map(|s| s.state()) {
+                        Some(StreamState::Ready(live)) => live.is_init_section(&path.join("/")),
+                        _ => false,
+                    };
                     let mut parts = Vec::with_capacity(path.len() + 1);
                     parts.push(stream);
                     parts.extend(path);
-                    files::serve(&app.files, &parts, headers, head).await?
+                    let mut res = files::serve(&app.files, &parts, headers, head).await?;
+                    if init {
+                        res.headers_mut().insert(
+                            warp::http::header::CONTENT_TYPE,
+                            warp::http::HeaderValue::from_static("application/mp4"),
+                        );
+                    }
+                    res
                 }
             };
             Ok(match fault {

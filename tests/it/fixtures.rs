@@ -23,7 +23,7 @@ fn check_within(name: &str, span_tolerance: u64) -> Vec<Measured> {
     let Playlist::MediaPlaylist(pl) = source::read_playlist(&playlist).unwrap() else {
         panic!("{name}: not a media playlist");
     };
-    let inputs = source::segment_inputs(&playlist, &pl);
+    let inputs = source::segment_inputs(playlist.parent().unwrap(), &playlist, &pl).unwrap();
     let prober = Prober {
         mode: ProbeMode::Native,
         ffprobe: None,

@@ -1038,3 +1038,76 @@ async fn stream_page_and_its_live_state() {
         "{index}"
     );
 }
+
+#[tokio::test]
+async fn fmp4_and_byte_range_streams_beside_ts_streams() {
+    use crate::util::{copy_stream, make_stream_all};
+    let (app, _) = app("fmp4", |root| {
+        standard(root);
+        make_stream_all(root, "fmp4", &["v"], "fmp4_avc");
+        make_stream_all(root, "single", &["v"], "fmp4_single");
+        make_stream_all(root, "tsrange", &["v"], "ts_single");
+        copy_stream(root, "cmaf", "cmaf_shaka");
+    })
+    .await;
+    let json: serde_json::Value =
+        serde_json::from_slice(get(&app, "/streams.json").await.body()).unwrap();
+    for s in json.as_array().unwrap() {
+        assert_eq!(s["state"], "ready", "{s}");
+        assert_eq!(s["methods"]["ffprobe"], 0, "{s}");
+        assert_eq!(s["methods"]["playlist"], 0, "{s}");
+    }
+    // fMP4: the init section listed (version 6), served as MP4.
+    let text = body(&get(&app, "/fmp4_v.m3u8").await);
+    assert!(text.contains("#EXT-X-VERSION:6\n"), "{text}");
+    assert!(
+        text.contains("#EXT-X-MAP:URI=\"fmp4/v/init.mp4\"\n"),
+        "{text}"
+    );
+    let init = get(&app, "/fmp4/v/init.mp4").await;
+    assert_eq!(init.status(), 200);
+    assert_eq!(header(&init, "content-type"), "application/mp4");
+    let seg = get(&app, "/fmp4/v/seg_000.m4s").await;
+    assert_eq!(header(&seg, "content-type"), "video/mp4");
+    // Single-file CMAF: MAP and segments as byte ranges, served with Range.
+    let text = body(&get(&app, "/single_v.m3u8").await);
+    assert!(
+        text.contains("#EXT-X-MAP:URI=\"single/v/media.mp4\",BYTERANGE=\"1367@0\"\n"),
+        "{text}"
+    );
+    assert!(text.contains("#EXT-X-BYTERANGE:"), "{text}");
+    let line = text
+        .lines()
+        .find_map(|l| l.strip_prefix("#EXT-X-BYTERANGE:"))
+        .unwrap();
+    let (len, off): (u64, u64) = {
+        let (l, o) = line.split_once('@').unwrap();
+        (l.parse().unwrap(), o.parse().unwrap())
+    };
+    let res = warp::test::request()
+        .path("/single/v/media.mp4")
+        .header("range", format!("bytes={}-{}", off, off + len - 1))
+        .reply(&routes(app.clone()))
+        .await;
+    assert_eq!(res.status(), 206);
+    assert_eq!(res.body().len() as u64, len);
+    // Byte-range TS, every range with an explicit offset.
+    let text = body(&get(&app, "/tsrange_v.m3u8").await);
+    let ranges: Vec<&str> = text
+        .lines()
+        .filter(|l| l.starts_with("#EXT-X-BYTERANGE:"))
+        .collect();
+    assert!(
+        ranges.len() >= 3 && ranges.iter().all(|r| r.contains('@')),
+        "{text}"
+    );
+    assert!(text.contains("#EXT-X-VERSION:4\n"), "{text}");
+    // Shaka Packager CMAF with a separate audio rendition.
+    let master = body(&get(&app, "/cmaf.m3u8").await);
+    assert!(
+        master.contains("URI=\"cmaf_audio.m3u8\"") && master.contains("\ncmaf_video.m3u8\n"),
+        "{master}"
+    );
+    let audio = body(&get(&app, "/cmaf_audio.m3u8").await);
+    assert!(audio.contains("#EXT-X-MAP:URI=\"cmaf/audio/"), "{audio}");
+}

@@ -43,7 +43,7 @@ impl Loaded {
     fn new(name: &str) -> Self {
         let playlist = fixture(name).join("index.m3u8");
         let pl = source::read_media(&playlist).unwrap();
-        let inputs = source::segment_inputs(&playlist, &pl);
+        let inputs = source::segment_inputs(playlist.parent().unwrap(), &playlist, &pl).unwrap();
         let prober = Prober {
             mode: ProbeMode::Native,
             ffprobe: None,

@@ -119,3 +119,35 @@ pub fn make_stream(root: &std::path::Path, name: &str, variants: &[&str], fixtur
 /// A listed segment as a player remembers it: URI, EXTINF text,
 /// discontinuity sequence, program date-time (ms).
 pub type SegmentSeen = (String, String, u64, Option<i64>);
+
+/// Like [`make_stream`], copying every file of the fixture (init sections,
+/// `.m4s`, single files) but its `expected.tsv`.
+pub fn make_stream_all(root: &std::path::Path, name: &str, variants: &[&str], fixture_name: &str) {
+    make_stream(root, name, variants, fixture_name);
+    for v in variants {
+        for entry in std::fs::read_dir(fixture(fixture_name)).unwrap() {
+            let p = entry.unwrap().path();
+            let file = p.file_name().unwrap().to_str().unwrap().to_string();
+            if file != "expected.tsv" && p.is_file() {
+                std::fs::copy(&p, root.join(name).join(v).join(file)).unwrap();
+            }
+        }
+    }
+}
+
+/// Copies a whole fixture directory (one with its own `abr.m3u8`) as stream `name`.
+pub fn copy_stream(root: &std::path::Path, name: &str, fixture_name: &str) {
+    fn copy(from: &std::path::Path, to: &std::path::Path) {
+        std::fs::create_dir_all(to).unwrap();
+        for entry in std::fs::read_dir(from).unwrap() {
+            let p = entry.unwrap().path();
+            let target = to.join(p.file_name().unwrap());
+            if p.is_dir() {
+                copy(&p, &target);
+            } else {
+                std::fs::copy(&p, &target).unwrap();
+            }
+        }
+    }
+    copy(&fixture(fixture_name), &root.join(name));
+}
