@@ -355,7 +355,7 @@ mod tests {
              #EXTINF:2.0,\n#EXT-X-BYTERANGE:10\nall.mp4\n",
         );
         let dir = Path::new("/lib/s/v");
-        let inputs = segment_inputs(&dir, &dir.join("index.m3u8"), &pl).unwrap();
+        let inputs = segment_inputs(dir, &dir.join("index.m3u8"), &pl).unwrap();
         let ranges: Vec<Option<(u64, u64)>> = inputs
             .iter()
             .map(|i| i.byte_range.map(|r| (r.offset, r.length)))
