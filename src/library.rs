@@ -97,7 +97,7 @@ pub struct LiveStream {
     /// Files named by an `EXT-X-MAP` (initialisation sections).
     init_paths: std::collections::HashSet<String>,
     /// Per track, once asked for: what rewriting its timestamps needs.
-    restamp: Vec<tokio::sync::OnceCell<Result<Arc<TsRestampPlan>, Arc<SourceError>>>>,
+    restamp: Vec<tokio::sync::OnceCell<Result<Arc<RestampPlan>, Arc<SourceError>>>>,
 }
 
 impl LiveStream {
@@ -191,18 +191,25 @@ impl LiveStream {
         self.paths.get(path).copied()
     }
 
-    /// The timestamp-rewriting plan of track `index`, built (off the async
-    /// workers) on first use from the files under `stream_dir`.
+    /// The timestamp-rewriting plan of track `index` (MPEG-TS, or fMP4 when
+    /// `fmp4`), built off the async workers on first use from the files
+    /// under `stream_dir`.
     pub async fn restamp_plan(
         self: &Arc<Self>,
         index: usize,
         stream_dir: PathBuf,
-    ) -> Result<Arc<TsRestampPlan>, Arc<SourceError>> {
+        fmp4: bool,
+    ) -> Result<Arc<RestampPlan>, Arc<SourceError>> {
         let live = self.clone();
         self.restamp[index]
             .get_or_init(|| async move {
                 let built = tokio::task::spawn_blocking(move || {
-                    loader::ts_restamp_plan(&stream_dir, &live.stream.tracks[index])
+                    let track = &live.stream.tracks[index];
+                    if fmp4 {
+                        loader::fmp4_restamp_plan(&stream_dir, track).map(RestampPlan::Fmp4)
+                    } else {
+                        loader::ts_restamp_plan(&stream_dir, track).map(RestampPlan::Ts)
+                    }
                 })
                 .await;
                 match built {
@@ -352,6 +359,15 @@ impl LiveStream {
         }
         rendered
     }
+}
+
+/// What rewriting a track's timestamps needs, by container.
+#[derive(Debug)]
+pub enum RestampPlan {
+    /// MPEG-TS: start PTS and continuity counters per segment.
+    Ts(TsRestampPlan),
+    /// fMP4: track timescales and the reference start per segment.
+    Fmp4(crate::restamp::fmp4::Fmp4Plan),
 }
 
 /// gzip-compresses `data`.

@@ -476,6 +476,60 @@ pub fn ts_restamp_plan(
         .map_err(|e| SourceError::new(stream_dir, format!("{}: {e}", track.name)))
 }
 
+/// What continuous timestamps need of a track's fMP4 segments: the tracks of
+/// its init segment and the reference track's first decode time per segment.
+/// Blocking IO; built on the first request that asks for it.
+pub fn fmp4_restamp_plan(
+    stream_dir: &Path,
+    track: &Track,
+) -> Result<crate::restamp::fmp4::Fmp4Plan, SourceError> {
+    use crate::probe::fmp4;
+    let read =
+        |path: &Path, range: Option<crate::model::ByteRange>| -> Result<Vec<u8>, SourceError> {
+            let data = std::fs::read(path)
+                .map_err(|e| SourceError::new(path, format!("cannot read: {e}")))?;
+            match range {
+                Some(r) => data
+                    .get(r.offset as usize..(r.offset + r.length) as usize)
+                    .map(<[u8]>::to_vec)
+                    .ok_or_else(|| SourceError::new(path, "byte range outside the file")),
+                None => Ok(data),
+            }
+        };
+    let mut plan: Option<crate::restamp::fmp4::Fmp4Plan> = None;
+    for seg in &track.segments {
+        let path = stream_dir.join(&seg.path);
+        let Some(crate::model::Map {
+            uri: Resource::File(init_path),
+            byte_range,
+        }) = &seg.map
+        else {
+            return Err(SourceError::new(
+                &path,
+                "fMP4 segment without an EXT-X-MAP init section",
+            ));
+        };
+        let init_path = stream_dir.join(init_path);
+        let init_bytes = read(&init_path, *byte_range)?;
+        let init = fmp4::parse_init(&init_bytes).map_err(|e| {
+            SourceError::new(&init_path, format!("timestamps cannot be rewritten: {e}"))
+        })?;
+        let media = read(&path, seg.byte_range)?;
+        let timing = fmp4::scan(&init, &media)
+            .map_err(|e| SourceError::new(&path, format!("timestamps cannot be rewritten: {e}")))?;
+        let start = timing
+            .start
+            .ok_or_else(|| SourceError::new(&path, "no tfdt: timestamps cannot be rewritten"))?;
+        let plan = plan.get_or_insert_with(|| crate::restamp::fmp4::Fmp4Plan {
+            tracks: init.tracks.iter().map(|t| (t.id, t.timescale)).collect(),
+            reference_timescale: timing.timescale,
+            starts: Vec::with_capacity(track.segments.len()),
+        });
+        plan.starts.push(start);
+    }
+    plan.ok_or_else(|| SourceError::new(stream_dir, format!("{}: no segments", track.name)))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -9,7 +9,7 @@ use warp::reply::Response;
 
 use super::reply::{self, HttpError, M3U8};
 use super::{App, LiveQuery, faults, files, pages};
-use crate::library::{LiveStream, StreamState};
+use crate::library::{LiveStream, RestampPlan, StreamState};
 use crate::options::{Fault, FaultAction, FaultRequest, LowLatency, Options, Resource, TsMode};
 use crate::restamp::ts::restamped;
 use crate::stats::RouteLabel;
@@ -270,19 +270,33 @@ async fn continuous(
             track.name
         )));
     }
+    let segment = &track.segments[(g % n) as usize];
+    if segment.byte_range.is_some() {
+        return Ok(None); // A byte range of a file: served as it is.
+    }
     let mut parts = vec![stream.to_string()];
     parts.extend(path.iter().cloned());
     let (data, content_type) = files::bytes(&app.files, &parts).await?;
-    if data.first() != Some(&0x47) {
-        return Ok(None); // Not MPEG-TS: served as it is.
+    let fmp4 = crate::probe::fmp4::looks_like_mp4(&data);
+    if !fmp4 && data.first() != Some(&0x47) {
+        return Ok(None); // Neither MPEG-TS nor fMP4 (WebVTT, say): served as it is.
     }
     let dir = app.library.config().root.join(stream);
     let plan = live
-        .restamp_plan(index, dir)
+        .restamp_plan(index, dir, fmp4)
         .await
         .map_err(|e| HttpError::BadRequest(format!("ts=continuous: {e}")))?;
     let start = live.stream.schedule_of(track).start_of(g);
-    let body = restamped(&data, &plan.for_segment(g, start.0));
+    let body = match plan.as_ref() {
+        RestampPlan::Ts(plan) => restamped(&data, &plan.for_segment(g, start.0)),
+        RestampPlan::Fmp4(plan) => {
+            let shifts = plan.for_segment((g % n) as usize, start.0).ok_or_else(|| {
+                HttpError::BadRequest(format!("ts=continuous: {file}: offset out of range"))
+            })?;
+            crate::restamp::fmp4::apply(&data, &shifts)
+                .map_err(|e| HttpError::BadRequest(format!("ts=continuous: {file}: {e}")))?
+        }
+    };
     Ok(Some(reply::segment(body.into(), content_type)))
 }
 

@@ -708,3 +708,46 @@ fn prft(
 
 #[cfg(test)]
 mod tests;
+
+/// What continuous timestamps need of one fMP4 track, read once at first use:
+/// its tracks' ids and timescales (from the init segment) and the reference
+/// track's first decode time in every segment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Fmp4Plan {
+    /// `(track_ID, timescale)` of every track of the init segment.
+    pub tracks: Vec<(u32, u32)>,
+    /// Timescale of the reference track (the one `starts` are in).
+    pub reference_timescale: u32,
+    /// Per source segment: the reference track's first `tfdt`.
+    pub starts: Vec<u64>,
+}
+
+impl Fmp4Plan {
+    /// The shifts that move source segment `i`, served as the segment starting
+    /// `start_of_g_ticks` after the timeline's origin, onto the timeline:
+    /// every track by the same time. `None` when an offset does not fit.
+    pub fn for_segment(&self, i: usize, start_of_g_ticks: u64) -> Option<Vec<TrackShift>> {
+        let start = *self.starts.get(i)?;
+        self.tracks
+            .iter()
+            .map(|&(track_id, timescale)| {
+                // The reference start, on this track's clock.
+                let source = (u128::from(start) * u128::from(timescale)
+                    + u128::from(self.reference_timescale) / 2)
+                    / u128::from(self.reference_timescale.max(1));
+                let source = u64::try_from(source).ok()?;
+                let offset = super::timescale_offset(
+                    source,
+                    start_of_g_ticks,
+                    super::BASE_TICKS,
+                    timescale,
+                )?;
+                Some(TrackShift {
+                    track_id,
+                    timescale,
+                    offset,
+                })
+            })
+            .collect()
+    }
+}

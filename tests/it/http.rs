@@ -1111,3 +1111,40 @@ async fn fmp4_and_byte_range_streams_beside_ts_streams() {
     let audio = body(&get(&app, "/cmaf_audio.m3u8").await);
     assert!(audio.contains("#EXT-X-MAP:URI=\"cmaf/audio/"), "{audio}");
 }
+
+#[tokio::test]
+async fn continuous_timestamps_for_fmp4() {
+    use pseudolive::probe::fmp4;
+    let (app, _) = app("continuous-fmp4", |root| {
+        crate::util::make_stream_all(root, "f", &["v"], "fmp4_avc");
+    })
+    .await;
+    let base = "/ts=continuous/window=12";
+    let text = body(&get(&app, &format!("{base}/f_v.m3u8?now=1700000300000")).await);
+    let listed = crate::util::parse(text.as_bytes());
+    let init = get(&app, &format!("{base}/f/v/init.mp4"))
+        .await
+        .body()
+        .clone();
+    let init = fmp4::parse_init(&init).unwrap();
+    let mut previous: Option<(u64, f64, u32)> = None;
+    let mut loop_points = 0;
+    for seg in &listed.segments {
+        loop_points += usize::from(seg.discontinuity);
+        let res = get(&app, &format!("{base}/{}", seg.uri)).await;
+        assert_eq!(res.status(), 200, "{}", seg.uri);
+        let t = fmp4::scan(&init, res.body()).unwrap();
+        let start = t.start.unwrap();
+        if let Some((before, duration, timescale)) = previous {
+            let want = (duration * f64::from(timescale)).round() as i64;
+            let step = start as i64 - before as i64;
+            assert!(
+                (step - want).abs() <= 1,
+                "{}: step {step}, want {want}",
+                seg.uri
+            );
+        }
+        previous = Some((start, seg.duration, t.timescale));
+    }
+    assert!(loop_points >= 2, "{text}");
+}
