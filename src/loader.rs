@@ -47,6 +47,13 @@ pub fn resolve(
     source::resolve_uri(stream_dir, base, uri, playlist)
 }
 
+/// Whether a file is a WebVTT subtitle segment, by its name.
+fn is_webvtt(path: &Path) -> bool {
+    path.extension()
+        .and_then(|e| e.to_str())
+        .is_some_and(|e| e.eq_ignore_ascii_case("vtt") || e.eq_ignore_ascii_case("webvtt"))
+}
+
 /// A relative path as the `/`-separated form the model keeps.
 fn slash_path(rel: &Path) -> String {
     rel.components()
@@ -352,7 +359,20 @@ fn load_track(
                 .to_path_buf(),
         );
     }
-    let measured = prober.measure_playlist(&inputs);
+    let measured = if inputs.iter().all(|i| is_webvtt(&i.path)) {
+        // WebVTT has no timing of its own to read: #EXTINF is the truth.
+        inputs
+            .iter()
+            .map(|i| crate::probe::Measured {
+                ticks: i.extinf_ticks,
+                method: Some(crate::probe::Method::Playlist),
+                error: None,
+                media: None,
+            })
+            .collect()
+    } else {
+        prober.measure_playlist(&inputs)
+    };
     if measured.len() != inputs.len() {
         return Err(SourceError::new(
             &path,

@@ -1148,3 +1148,60 @@ async fn continuous_timestamps_for_fmp4() {
     }
     assert!(loop_points >= 2, "{text}");
 }
+
+#[tokio::test]
+async fn subtitles_cut_differently_share_the_clock() {
+    let (app, _) = app("webvtt", |root| {
+        make_stream(root, "sub", &["v"], "av25");
+        let dir = root.join("sub/subs");
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(
+            dir.join("en.vtt"),
+            "WEBVTT\nX-TIMESTAMP-MAP=MPEGTS:126000,LOCAL:00:00:00.000\n\n00:00:01.000 --> 00:00:03.000\nhello\n",
+        )
+        .unwrap();
+        std::fs::write(
+            dir.join("index.m3u8"),
+            "#EXTM3U\n#EXT-X-TARGETDURATION:10\n#EXTINF:10.0,\nen.vtt\n#EXT-X-ENDLIST\n",
+        )
+        .unwrap();
+        let master = root.join("sub/abr.m3u8");
+        let text = std::fs::read_to_string(&master).unwrap().replace(
+            "#EXT-X-STREAM-INF:BANDWIDTH=200000,",
+            "#EXT-X-MEDIA:TYPE=SUBTITLES,GROUP-ID=\"subs\",NAME=\"English\",URI=\"subs/index.m3u8\"\n\
+             #EXT-X-STREAM-INF:BANDWIDTH=200000,SUBTITLES=\"subs\",",
+        );
+        std::fs::write(&master, text).unwrap();
+    })
+    .await;
+    let json: serde_json::Value =
+        serde_json::from_slice(get(&app, "/streams.json").await.body()).unwrap();
+    assert_eq!(json[0]["state"], "ready", "{json}");
+    assert_eq!(json[0]["methods"]["playlist"], 1, "{json}");
+    for now in (0..40).map(|k| 1_700_000_100_000u64 + k * 700) {
+        let video = crate::util::parse(get(&app, &format!("/sub_v.m3u8?now={now}")).await.body());
+        let subs = crate::util::parse(get(&app, &format!("/sub_subs.m3u8?now={now}")).await.body());
+        assert_eq!(subs.target_duration, video.target_duration);
+        assert!(
+            subs.segments
+                .iter()
+                .all(|s| (s.duration - 10.0).abs() < 1e-9)
+        );
+        // The discontinuity number of the content at the window's start agrees
+        // (a subtitle segment may start at the loop point the video window has passed).
+        let cc = |p: &crate::util::Parsed| {
+            p.discontinuity_sequence + u64::from(p.segments[0].discontinuity)
+        };
+        assert_eq!(cc(&subs), cc(&video), "{now}");
+        // The subtitle window covers the video window's span.
+        let v_start = video.segments[0].pdt_ms.unwrap();
+        let s_start = subs.segments[0].pdt_ms.unwrap();
+        assert!(
+            s_start <= v_start && v_start - s_start < 10_000,
+            "{now}: {s_start} {v_start}"
+        );
+    }
+    let vtt = get(&app, "/sub/subs/en.vtt").await;
+    assert_eq!(header(&vtt, "content-type"), "text/vtt");
+    assert!(body(&vtt).contains("X-TIMESTAMP-MAP=MPEGTS:126000"));
+}
