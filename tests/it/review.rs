@@ -1,0 +1,363 @@
+//! Behaviour the README and the live HLS rules promise, at the edges: names
+//! that collide across load states, names the URL scheme cannot carry,
+//! source playlists under the stream directory, encrypted segments in
+//! continuous mode, looped date ranges, a track fitted to the reference clock.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use pseudolive::http::{App, routes};
+use pseudolive::library::{Library, LibraryConfig, LiveStream, StreamState};
+use pseudolive::model::{Segment, Stream, Track, TrackKind, TrackTiming};
+use pseudolive::probe::{Method, ProbeMode, Prober};
+use pseudolive::ticks::Ticks;
+
+use crate::util::{fixture, make_stream, parse, temp_dir};
+
+const S: u64 = 90_000;
+
+/// A library over what `build` writes, every stream settled, on a fixed epoch.
+async fn app(
+    name: &str,
+    mode: ProbeMode,
+    build: impl FnOnce(&std::path::Path),
+) -> (Arc<App>, std::path::PathBuf) {
+    let root = temp_dir(name).join("static");
+    std::fs::create_dir_all(&root).unwrap();
+    build(&root);
+    let library = Library::new(LibraryConfig {
+        root: root.clone(),
+        window: 6,
+        epoch_unix: Some(Ticks::from_ms(1_700_000_000_000)),
+        prober: Prober {
+            mode,
+            ffprobe: None,
+        },
+    });
+    library.rescan().unwrap();
+    for slot in library.slots() {
+        slot.settled(Duration::from_secs(30)).await;
+    }
+    (App::new(library, Duration::from_secs(5)), root)
+}
+
+async fn get(app: &Arc<App>, path: &str) -> warp::http::Response<bytes::Bytes> {
+    warp::test::request()
+        .path(path)
+        .reply(&routes(app.clone()))
+        .await
+}
+
+fn body(res: &warp::http::Response<bytes::Bytes>) -> String {
+    String::from_utf8_lossy(res.body()).into_owned()
+}
+
+/// `reference` resolved against the absolute path `base`, as a player does.
+fn resolve(base: &str, reference: &str) -> String {
+    let mut parts: Vec<&str> = base.split('/').collect();
+    parts.pop();
+    for seg in reference.split('/') {
+        match seg {
+            ".." => {
+                if parts.len() > 1 {
+                    parts.pop();
+                }
+            }
+            "." => {}
+            s => parts.push(s),
+        }
+    }
+    parts.join("/")
+}
+
+/// The URIs a playlist lists (lines and `URI="…"` attributes), resolved against `base`.
+fn links(base: &str, text: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    for line in text.lines() {
+        if let Some(at) = line.find("URI=\"") {
+            let rest = &line[at + 5..];
+            out.push(resolve(base, &rest[..rest.find('"').unwrap()]));
+        } else if !line.starts_with('#') && !line.is_empty() {
+            out.push(resolve(base, line));
+        }
+    }
+    out
+}
+
+/// Streams `x` (variant `y_z`) and `x_y` (variant `z`, other media), `x_y` broken.
+fn colliding_names_one_broken(root: &std::path::Path) {
+    make_stream(root, "x", &["y_z"], "av25");
+    make_stream(root, "x_y", &["z"], "av2997");
+    std::fs::remove_file(root.join("x_y/z/seg_004.ts")).unwrap();
+}
+
+#[tokio::test]
+async fn a_failed_stream_does_not_break_the_links_of_another() {
+    let (app, _) = app(
+        "review-shadow-failed",
+        ProbeMode::Native,
+        colliding_names_one_broken,
+    )
+    .await;
+    let state = app.library.get("x_y").unwrap().state();
+    assert!(matches!(state, StreamState::Failed(_)), "{state:?}");
+    let master = body(&get(&app, "/x.m3u8").await);
+    let link = links("/x.m3u8", &master).remove(0);
+    let res = get(&app, &link).await;
+    assert_eq!(
+        res.status(),
+        200,
+        "the master of x links {link}, which answers with x_y's failure: {}",
+        body(&res)
+    );
+}
+
+#[tokio::test]
+async fn a_link_a_master_gave_keeps_serving_that_masters_stream() {
+    let (app, root) = app(
+        "review-shadow-fixed",
+        ProbeMode::Native,
+        colliding_names_one_broken,
+    )
+    .await;
+    // A player reads the master of x while x_y is failed (or still loading)…
+    let master = body(&get(&app, "/x.m3u8").await);
+    let link = links("/x.m3u8", &master).remove(0);
+    // …then x_y's files are fixed and it loads.
+    std::fs::copy(fixture("av2997/seg_004.ts"), root.join("x_y/z/seg_004.ts")).unwrap();
+    app.library.rescan().unwrap();
+    let state = app
+        .library
+        .get("x_y")
+        .unwrap()
+        .settled(Duration::from_secs(30))
+        .await;
+    assert!(matches!(state, StreamState::Ready(_)), "{state:?}");
+    // The player keeps reloading the link it was given.
+    let text = body(&get(&app, &link).await);
+    let segments: Vec<String> = links(&link, &text);
+    assert!(
+        !segments.is_empty() && segments.iter().all(|s| s.starts_with("/x/y_z/")),
+        "the master of x linked {link}, which now serves another stream's media: {segments:?}"
+    );
+}
+
+#[tokio::test]
+async fn every_track_a_master_links_is_reachable() {
+    // Two renditions whose directories and stems repeat are named by their
+    // NAME; a NAME may hold any character, a '/' included.
+    let (app, _) = app("review-slash-name", ProbeMode::Native, |root| {
+        let dir = root.join("lbl");
+        for d in ["v", "a/x", "b/x"] {
+            std::fs::create_dir_all(dir.join(d)).unwrap();
+            for f in [
+                "index.m3u8",
+                "seg_000.ts",
+                "seg_001.ts",
+                "seg_002.ts",
+                "seg_003.ts",
+                "seg_004.ts",
+            ] {
+                std::fs::copy(fixture("av25").join(f), dir.join(d).join(f)).unwrap();
+            }
+        }
+        std::fs::write(
+            dir.join("abr.m3u8"),
+            "#EXTM3U\n\
+             #EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID=\"aud\",NAME=\"Main/EN\",URI=\"a/x/index.m3u8\"\n\
+             #EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID=\"aud\",NAME=\"Alt\",URI=\"b/x/index.m3u8\"\n\
+             #EXT-X-STREAM-INF:BANDWIDTH=100000,AUDIO=\"aud\"\nv/index.m3u8\n",
+        )
+        .unwrap();
+    })
+    .await;
+    let master = body(&get(&app, "/lbl.m3u8").await);
+    for link in links("/lbl.m3u8", &master) {
+        let res = get(&app, &link).await;
+        assert_eq!(res.status(), 200, "{link}: {}", body(&res));
+    }
+}
+
+#[tokio::test]
+async fn source_playlists_are_not_served_as_files() {
+    // README: "Source playlists (.m3u8 files inside a stream directory) are not served as files."
+    let (app, _) = app("review-source-playlist", ProbeMode::Native, |root| {
+        make_stream(root, "show", &["v"], "av25");
+    })
+    .await;
+    for path in ["/show/v/index.m3u8", "/show/abr.m3u8"] {
+        let res = get(&app, path).await;
+        assert_eq!(res.status(), 404, "{path}: {}", body(&res));
+    }
+}
+
+#[tokio::test]
+async fn encrypted_segments_in_continuous_mode_are_answered_alike() {
+    // Ciphertext is random: one encrypted segment in 256 starts with 0x47,
+    // the MPEG-TS sync byte. Its answer must not depend on that byte.
+    let (app, _) = app("review-enc-continuous", ProbeMode::Native, |root| {
+        let dir = root.join("enc/v");
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut playlist = String::from(
+            "#EXTM3U\n#EXT-X-TARGETDURATION:2\n\
+             #EXT-X-KEY:METHOD=AES-128,URI=\"key.bin\",IV=0x0000000000000000000000000000002a\n",
+        );
+        for i in 0..4u8 {
+            // Stand-ins for ciphertext: any bytes but the first.
+            let mut data: Vec<u8> = (0..4096u32)
+                .map(|k| (k.wrapping_mul(2_654_435_761) >> 13) as u8 ^ i)
+                .collect();
+            data[0] = if i == 0 { 0x47 } else { 0x9c };
+            std::fs::write(dir.join(format!("seg_{i}.ts")), data).unwrap();
+            playlist.push_str(&format!("#EXTINF:2.0,\nseg_{i}.ts\n"));
+        }
+        std::fs::write(dir.join("index.m3u8"), playlist).unwrap();
+        std::fs::write(dir.join("key.bin"), [7u8; 16]).unwrap();
+        std::fs::write(
+            root.join("enc/abr.m3u8"),
+            "#EXTM3U\n#EXT-X-STREAM-INF:BANDWIDTH=100000\nv/index.m3u8\n",
+        )
+        .unwrap();
+    })
+    .await;
+    let state = app.library.get("enc").unwrap().state();
+    assert!(matches!(state, StreamState::Ready(_)), "{state:?}");
+    let mut statuses: Vec<(String, u16)> = Vec::new();
+    for g in 0..4 {
+        let url = format!("/ts=continuous/g={g}/enc/v/seg_{g}.ts");
+        let status = get(&app, &url).await.status().as_u16();
+        statuses.push((url, status));
+    }
+    assert!(
+        statuses.iter().all(|(_, s)| *s == statuses[1].1),
+        "segments of one encrypted track answered differently: {statuses:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_looped_daterange_keeps_one_start_date_per_id() {
+    // RFC 8216bis 4.4.5.1: two EXT-X-DATERANGE tags with the same ID carry the
+    // same value for every attribute both have. An ad break opened on one
+    // segment and closed on a later one (SCTE35-OUT, then SCTE35-IN with
+    // END-DATE) shares ID and START-DATE. The source's EXTINFs are rounded
+    // (ffmpeg's round_durations), as many encoders write them.
+    let (app, _) = app("review-daterange-id", ProbeMode::Native, |root| {
+        make_stream(root, "ads", &["v"], "av2997");
+        let playlist = root.join("ads/v/index.m3u8");
+        let text = std::fs::read_to_string(&playlist)
+            .unwrap()
+            .replacen(
+                "#EXT-X-MEDIA-SEQUENCE:0\n",
+                "#EXT-X-MEDIA-SEQUENCE:0\n#EXT-X-PROGRAM-DATE-TIME:2020-01-01T00:00:00.000Z\n",
+                1,
+            )
+            .replace(
+                "seg_000.ts\n",
+                "seg_000.ts\n#EXT-X-DATERANGE:ID=\"brk\",START-DATE=\"2020-01-01T00:00:02.000Z\",\
+                 PLANNED-DURATION=4,SCTE35-OUT=0xFC01\n",
+            )
+            .replace(
+                "seg_002.ts\n",
+                "seg_002.ts\n#EXT-X-DATERANGE:ID=\"brk\",START-DATE=\"2020-01-01T00:00:02.000Z\",\
+                 END-DATE=\"2020-01-01T00:00:06.000Z\",SCTE35-IN=0xFC02\n",
+            );
+        std::fs::write(&playlist, text).unwrap();
+    })
+    .await;
+    let text = body(&get(&app, "/window=20/ads_v.m3u8?now=1700000100000").await);
+    let mut start_dates: std::collections::BTreeMap<String, Vec<String>> = Default::default();
+    for line in text.lines().filter(|l| l.starts_with("#EXT-X-DATERANGE:")) {
+        let attr = |key: &str| {
+            let at = line.find(&format!("{key}=\"")).unwrap() + key.len() + 2;
+            line[at..at + line[at..].find('"').unwrap()].to_string()
+        };
+        start_dates
+            .entry(attr("ID"))
+            .or_default()
+            .push(attr("START-DATE"));
+    }
+    assert!(start_dates.values().any(|d| d.len() == 2), "{text}");
+    for (id, dates) in &start_dates {
+        assert!(
+            dates.iter().all(|d| *d == dates[0]),
+            "ID {id} written with START-DATEs {dates:?}"
+        );
+    }
+}
+
+#[test]
+fn a_bare_program_date_time_tag_is_no_panic() {
+    // m3u8-rs reads a tag without a value as an unknown tag; the loader's own
+    // tag scan must not slice past it (the stream would fail as "loader
+    // crashed: … panicked", without the file's name).
+    let text = "#EXTM3U\n#EXT-X-TARGETDURATION:2\n#EXT-X-PROGRAM-DATE-TIME\n#EXTINF:2.0,\na.ts\n";
+    let scanned = std::panic::catch_unwind(|| pseudolive::tags::scan(text));
+    assert!(
+        scanned.is_ok(),
+        "tags::scan panicked on a bare #EXT-X-PROGRAM-DATE-TIME"
+    );
+}
+
+/// A track of one loop: durations in ticks, discontinuities before segments.
+fn track(name: &str, durations: &[u64], discontinuities: &[usize]) -> Track {
+    Track {
+        name: name.to_string(),
+        kind: TrackKind::Variant,
+        segments: durations
+            .iter()
+            .enumerate()
+            .map(|(i, &d)| Segment {
+                path: format!("{name}/seg_{i:03}.ts"),
+                byte_range: None,
+                duration: Ticks(d),
+                method: Method::Native,
+                source_duration: Ticks(d),
+                discontinuity: discontinuities.contains(&i),
+                key: None,
+                map: None,
+                tags: Vec::new(),
+                source_pdt_ms: None,
+            })
+            .collect(),
+        header_tags: Vec::new(),
+        timing: TrackTiming::Shared,
+    }
+}
+
+/// 2026-01-01T00:00:00Z in ticks.
+const T0: u64 = 1_767_225_600_000 * 90;
+
+#[test]
+fn a_track_fitted_to_the_reference_clock_stays_within_the_target_duration() {
+    // Video: 14 × 2.0 s + 2.4 s (30.4 s). Demuxed audio cut elsewhere:
+    // 14 × 1.9 s + 1.25 s + 2.35 s (30.2 s, 16 segments): 0.2 s shorter, within
+    // the loader's 250 ms, so its last segment is stretched to 2.55 s.
+    let mut video = vec![2 * S; 14];
+    video.push(2 * S + 2 * S / 5);
+    let mut audio = vec![19 * S / 10; 14];
+    audio.push(S + S / 4);
+    audio.push(2 * S + 35 * S / 100);
+    let stream = Stream::new(
+        "s",
+        String::new(),
+        vec![track("video", &video, &[]), track("audio", &audio, &[])],
+    );
+    assert!(matches!(stream.tracks[1].timing, TrackTiming::Own(_)));
+    let live = LiveStream::from_stream(stream, 6, Some(Ticks(T0)));
+    let td = live.stream.target_duration_s;
+    for k in 0..120 {
+        let now = Ticks(T0 + k * S / 2);
+        for index in 0..2 {
+            let p = parse(&live.playlist_at(index, now).plain);
+            assert_eq!(p.target_duration, td);
+            for s in &p.segments {
+                assert!(
+                    s.duration.round() as u64 <= td,
+                    "track {index}: EXTINF {} > TARGETDURATION {td} ({})",
+                    s.duration,
+                    s.uri
+                );
+            }
+        }
+    }
+}
