@@ -361,3 +361,61 @@ fn a_track_fitted_to_the_reference_clock_stays_within_the_target_duration() {
         }
     }
 }
+
+#[tokio::test]
+async fn relative_uris_in_carried_tags_still_resolve() {
+    // The master moves from /<stream>/abr.m3u8 to /<stream>.m3u8 and a media
+    // playlist from /<stream>/<variant>/index.m3u8 to /<stream>_<variant>.m3u8.
+    // Tags carried verbatim keep their relative URIs, which then point outside
+    // the stream: EXT-X-SESSION-DATA in the master, an HLS interstitial's
+    // X-ASSET-LIST in a media playlist.
+    let (app, _) = app("review-carried-uris", ProbeMode::Native, |root| {
+        make_stream(root, "inter", &["v"], "av25");
+        let dir = root.join("inter");
+        std::fs::write(dir.join("v/title.json"), "{}").unwrap();
+        std::fs::write(dir.join("v/assets.json"), "{\"ASSETS\":[]}").unwrap();
+        let master = std::fs::read_to_string(dir.join("abr.m3u8")).unwrap().replacen(
+            "#EXTM3U\n",
+            "#EXTM3U\n#EXT-X-SESSION-DATA:DATA-ID=\"com.example.title\",URI=\"v/title.json\"\n",
+            1,
+        );
+        std::fs::write(dir.join("abr.m3u8"), master).unwrap();
+        let playlist = dir.join("v/index.m3u8");
+        let text = std::fs::read_to_string(&playlist)
+            .unwrap()
+            .replacen(
+                "#EXT-X-MEDIA-SEQUENCE:0\n",
+                "#EXT-X-MEDIA-SEQUENCE:0\n#EXT-X-PROGRAM-DATE-TIME:2020-01-01T00:00:00.000Z\n",
+                1,
+            )
+            .replace(
+                "seg_000.ts\n",
+                "seg_000.ts\n#EXT-X-DATERANGE:ID=\"i1\",CLASS=\"com.apple.hls.interstitial\",\
+                 START-DATE=\"2020-01-01T00:00:02.000Z\",X-ASSET-LIST=\"assets.json\",X-RESUME-OFFSET=0\n",
+            );
+        std::fs::write(&playlist, text).unwrap();
+    })
+    .await;
+    let master = body(&get(&app, "/inter.m3u8").await);
+    let media_url = "/inter_v.m3u8";
+    let media = body(&get(&app, &format!("{media_url}?now=1700000100000")).await);
+    let mut carried = Vec::new();
+    for (base, text, attr) in [
+        ("/inter.m3u8", &master, "URI=\""),
+        (media_url, &media, "X-ASSET-LIST=\""),
+    ] {
+        for line in text
+            .lines()
+            .filter(|l| l.starts_with("#EXT-X-SESSION-DATA") || l.starts_with("#EXT-X-DATERANGE"))
+        {
+            let at = line.find(attr).unwrap() + attr.len();
+            let uri = &line[at..at + line[at..].find('"').unwrap()];
+            carried.push(resolve(base, uri));
+        }
+    }
+    assert_eq!(carried.len(), 2, "{master}\n{media}");
+    for url in carried {
+        let res = get(&app, &url).await;
+        assert_eq!(res.status(), 200, "{url}: {}", body(&res));
+    }
+}
