@@ -419,3 +419,20 @@ async fn relative_uris_in_carried_tags_still_resolve() {
         assert_eq!(res.status(), 200, "{url}: {}", body(&res));
     }
 }
+
+#[tokio::test]
+async fn a_segment_number_from_the_url_is_checked_before_arithmetic() {
+    // `g` comes from the client. Segment g starts at loop_duration × (g / n):
+    // beyond about 2^64 / loop ticks that overflows (a panic with overflow
+    // checks, silently wrapped timestamps without).
+    let (app, _) = app("review-huge-g", ProbeMode::Native, |root| {
+        make_stream(root, "show", &["v"], "av25");
+    })
+    .await;
+    let url = format!("/ts=continuous/g={}/show/v/seg_000.ts", u64::MAX - 5); // a multiple of the 5 segments: seg_000
+    let answer = tokio::spawn(async move { get(&app, &url).await.status().as_u16() }).await;
+    match answer {
+        Ok(status) => assert!(status == 400 || status == 404, "{status}"),
+        Err(e) => panic!("the request handler panicked: {e}"),
+    }
+}
