@@ -436,3 +436,72 @@ async fn a_segment_number_from_the_url_is_checked_before_arithmetic() {
         Err(e) => panic!("the request handler panicked: {e}"),
     }
 }
+
+/// A 5-byte PES timestamp field moved by `by` ticks (mod 2^33), prefix and markers kept.
+fn shift_pes_timestamp(field: &mut [u8], by: u64) {
+    let v = field.iter().fold(0u64, |v, &b| (v << 8) | u64::from(b));
+    let t = ((v >> 3) & (7 << 30)) | ((v >> 2) & (0x7fff << 15)) | ((v >> 1) & 0x7fff);
+    let t = (t + by) % (1 << 33);
+    let v = (v & 0xf1_0001_0001)
+        | ((t >> 30) << 33)
+        | (((t >> 15) & 0x7fff) << 17)
+        | ((t & 0x7fff) << 1);
+    for (i, b) in field.iter_mut().enumerate() {
+        *b = (v >> (8 * (4 - i))) as u8;
+    }
+}
+
+#[test]
+fn one_bad_timestamp_in_a_last_segment_does_not_make_it_an_hour_long() {
+    // The 2026-11 review's finding 2: the span of a run's last segment
+    // (largest PTS − first + one frame) is taken without a bound. One video
+    // PES whose PTS is an hour off makes a 2 s segment 3600 s long, and with
+    // it TARGETDURATION and the media playlists' max-age.
+    let dir = temp_dir("review-bad-span");
+    for entry in std::fs::read_dir(fixture("av25")).unwrap() {
+        let p = entry.unwrap().path();
+        std::fs::copy(&p, dir.join(p.file_name().unwrap())).unwrap();
+    }
+    let path = dir.join("seg_004.ts");
+    let mut data = std::fs::read(&path).unwrap();
+    let mut video_pes = 0;
+    for at in (0..data.len()).step_by(188) {
+        let p = &data[at..at + 188];
+        let pid = (u16::from(p[1] & 0x1f) << 8) | u16::from(p[2]);
+        let start = 4 + if p[3] & 0x20 != 0 {
+            1 + usize::from(p[4])
+        } else {
+            0
+        };
+        if p[1] & 0x40 == 0 || pid != 0x100 || p[start..start + 4] != [0, 0, 1, 0xe0] {
+            continue;
+        }
+        video_pes += 1;
+        if video_pes == 20 {
+            let flags = p[start + 7];
+            let h = at + start + 9;
+            shift_pes_timestamp(&mut data[h..h + 5], 3600 * S);
+            if flags & 0x40 != 0 {
+                shift_pes_timestamp(&mut data[h + 5..h + 10], 3600 * S);
+            }
+            break;
+        }
+    }
+    assert_eq!(video_pes, 20, "the fixture has a video PID 0x100");
+    std::fs::write(&path, data).unwrap();
+    let playlist = dir.join("index.m3u8");
+    let pl = pseudolive::source::read_media(&playlist).unwrap();
+    let inputs = pseudolive::source::segment_inputs(&playlist, &pl);
+    let measured = Prober {
+        mode: ProbeMode::Native,
+        ffprobe: None,
+    }
+    .measure_playlist(&inputs);
+    let last = &measured[4];
+    assert!(
+        last.ticks <= 10 * S,
+        "seg_004.ts (EXTINF 2.0) measured {:.3} s by {:?}",
+        last.ticks as f64 / S as f64,
+        last.method
+    );
+}
