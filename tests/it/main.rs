@@ -7,5 +7,6 @@ mod fixtures;
 mod http;
 mod prop;
 mod restamp;
+mod review;
 mod rules;
 mod util;
