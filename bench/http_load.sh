@@ -4,6 +4,7 @@
 # 1000 simulated players against pseudolive for 60 s.
 # Needs wrk and nginx (apt; installed when missing and running as root).
 # usage: bench/http_load.sh [SECONDS_PER_RUN=10] [PLAYERS=1000] [PLAYER_SECONDS=60]
+# CASES="segment-source segment-continuous" limits the wrk cases.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 secs=${1:-10}
@@ -33,6 +34,9 @@ mkdir -p "$tmp/lib/demo/big"
 cat static/demo/high/*.ts > "$tmp/lib/demo/big/seg_big.ts"
 truncate -s $((188 * 2720)) "$tmp/lib/demo/big/seg_big.ts"
 cp "$tmp/lib/demo/big/seg_big.ts" "$tmp/www/demo/big/seg_big.ts"
+# A real segment of the demo, for continuous timestamps (rewritten per request).
+mkdir -p "$tmp/www/demo/high"
+cp static/demo/high/seg_007.ts "$tmp/www/demo/high/seg_007.ts"
 
 port_free() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 pl_port=$(port_free)
@@ -76,10 +80,13 @@ run_wrk() {
 
 echo "| what | connections | pseudolive req/s (runs) | nginx req/s (runs) | ratio | pseudolive p50 / p99 ms | nginx p50 / p99 ms |"
 echo "|---|---|---|---|---|---|---|"
-for what in playlist segment; do
+for what in ${CASES:-playlist segment segment-source segment-continuous}; do
   case $what in
     playlist) a="http://127.0.0.1:$pl_port/demo_low.m3u8"; b="http://127.0.0.1:$ng_port/demo_low.m3u8" ;;
     segment) a="http://127.0.0.1:$pl_port/demo/big/seg_big.ts"; b="http://127.0.0.1:$ng_port/demo/big/seg_big.ts" ;;
+    # The same 2 s demo segment as the files are, and rewritten for loop 1000.
+    segment-source) a="http://127.0.0.1:$pl_port/demo/high/seg_007.ts"; b="http://127.0.0.1:$ng_port/demo/high/seg_007.ts" ;;
+    segment-continuous) a="http://127.0.0.1:$pl_port/ts=continuous/g=15007/demo/high/seg_007.ts"; b="http://127.0.0.1:$ng_port/demo/high/seg_007.ts" ;;
   esac
   for c in 64 256; do
     read -r a1 a1p50 a1p99 < <(run_wrk "$a" "$c")

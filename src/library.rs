@@ -348,11 +348,25 @@ impl LiveStream {
             return rendered.clone();
         }
         let name = &self.stream.name;
-        let text = playlist::render_master(&self.stream.master, |uri| {
-            let (_, index) = self.master_uris.iter().find(|(u, _)| u == uri)?;
-            let track = &self.stream.tracks[*index].name;
-            Some(urls::media(name, track, library.media_form(name, track)))
-        });
+        let master_path = Path::new(urls::MASTER_FILE);
+        let text = playlist::render_master(
+            &self.stream.master,
+            |uri| {
+                let (_, index) = self.master_uris.iter().find(|(u, _)| u == uri)?;
+                let track = &self.stream.tracks[*index].name;
+                Some(urls::media(name, track, library.media_form(name, track)))
+            },
+            |uri| {
+                let rel =
+                    crate::source::resolve_uri(Path::new(""), Path::new(""), uri, master_path)
+                        .ok()?;
+                let rel: Vec<String> = rel
+                    .components()
+                    .map(|c| c.as_os_str().to_string_lossy().into_owned())
+                    .collect();
+                Some(urls::file(name, &rel.join("/"), MediaForm::Root, None))
+            },
+        );
         let rendered = Rendered::new(text);
         if let Ok(mut guard) = self.master.lock() {
             *guard = Some((generation, rendered.clone()));
@@ -477,13 +491,15 @@ impl Library {
     }
 
     /// How `stream`'s master links `track`, against the names held now.
+    /// Another stream that is loading or failed might have any track: the
+    /// seed's form is used only when no other stream could claim it.
     pub fn media_form(&self, stream: &str, track: &str) -> MediaForm {
-        urls::media_form(
-            stream,
-            track,
-            |s| self.get(s).is_some(),
-            |s, t| self.has_track(s, t),
-        )
+        let could_have = |s: &str, t: &str| match self.get(s).map(|slot| slot.state()) {
+            Some(StreamState::Ready(live)) => live.stream.track(t).is_some(),
+            Some(_) => s != stream,
+            None => false,
+        };
+        urls::media_form(stream, track, |s| self.get(s).is_some(), could_have)
     }
 
     /// Finds new stream directories (and failed streams whose files changed)

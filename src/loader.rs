@@ -47,6 +47,25 @@ pub fn resolve(
     source::resolve_uri(stream_dir, base, uri, playlist)
 }
 
+/// A name that is one URL path segment: no `/`, `\\` or NUL, not `.` or `..`.
+fn url_safe_name(name: &str) -> String {
+    let name: String = name
+        .chars()
+        .map(|c| {
+            if matches!(c, '/' | '\\' | '\0') {
+                '_'
+            } else {
+                c
+            }
+        })
+        .collect();
+    if name == "." || name == ".." {
+        name.replace('.', "_")
+    } else {
+        name
+    }
+}
+
 /// Whether a file is a WebVTT subtitle segment, by its name.
 fn is_webvtt(path: &Path) -> bool {
     path.extension()
@@ -84,7 +103,7 @@ fn track_names(sources: &[(PathBuf, TrackKind, Option<String>)]) -> Vec<String> 
         let candidates = [
             dirs[i].clone().filter(|_| !shares_dir(i) && unique_dir(i)),
             Some(stems[i].clone()).filter(|s| stems.iter().filter(|t| *t == s).count() == 1),
-            label.clone(),
+            label.as_deref().map(url_safe_name),
             dirs[i].as_ref().map(|d| format!("{d}-{}", stems[i])),
         ];
         let taken = |n: &String| names.contains(n);
@@ -443,7 +462,15 @@ fn load_track(
             discontinuity: seg.discontinuity,
             key,
             map: map.clone(),
-            tags: seg_tags,
+            // Interstitial assets: relative to the stream directory from here on.
+            tags: seg_tags
+                .iter()
+                .map(|t| {
+                    tags::map_relative_uris(t, |uri| {
+                        resolve(dir, base, uri, &path).ok().map(|p| slash_path(&p))
+                    })
+                })
+                .collect(),
             source_pdt_ms,
         });
     }

@@ -140,6 +140,10 @@ pub struct Stream {
     pub target_duration_s: u64,
     /// `EXT-X-VERSION` the media playlists need.
     pub version: u8,
+    /// The source's program date-time of the loop's start (Unix ms), when the
+    /// source has program date-times: a looped `EXT-X-DATERANGE` moves by the
+    /// loop's live start minus this, the same for every tag and track.
+    pub source_pdt_base_ms: Option<i64>,
     /// A program date-time on every segment of every playlist: some variant's
     /// durations differ from the schedule's, and every variant must show the
     /// same date-time for the same media sequence number.
@@ -201,7 +205,24 @@ impl Stream {
         let pdt_every_segment = tracks
             .iter()
             .any(|t| matches!(t.timing, TrackTiming::SharedWithOwnDurations));
+        // A track on its own schedule writes its fitted durations.
+        let fitted_td = tracks
+            .iter()
+            .filter_map(|t| match &t.timing {
+                TrackTiming::Own(own) => (0..own.len() as u64)
+                    .map(|g| own.duration_of(g).round_secs())
+                    .max(),
+                _ => None,
+            })
+            .max()
+            .unwrap_or(0);
+        let target_duration_s = target_duration_s.max(fitted_td);
+        let source_pdt_base_ms = tracks[0].segments.iter().enumerate().find_map(|(i, seg)| {
+            seg.source_pdt_ms
+                .map(|pdt| pdt - schedule.start_of(i as u64).as_ms() as i64)
+        });
         Stream {
+            source_pdt_base_ms,
             pdt_every_segment,
             name: name.to_string(),
             master,

@@ -131,12 +131,23 @@ pub fn render_media(req: &MediaRequest<'_>) -> String {
         {
             let _ = writeln!(out, "#EXT-X-PROGRAM-DATE-TIME:{pdt}");
         }
+        let loop_index = g / n;
         for tag in &seg.tags {
-            let live_pdt_ms = start_unix.as_ms() as i64;
+            // With source date-times, every date of a loop moves by one amount.
+            let (live_ms, source_ms) = match stream.source_pdt_base_ms {
+                Some(base) => {
+                    let loop_start = anchor_unix + schedule.loop_duration() * loop_index;
+                    (loop_start.as_ms() as i64 - base, Some(0))
+                }
+                None => (start_unix.as_ms() as i64, None),
+            };
+            let tag = tags::map_relative_uris(tag, |path| {
+                Some(urls::file(&stream.name, path, form, None))
+            });
             let _ = writeln!(
                 out,
                 "{}",
-                tags::for_loop(tag, g / n, live_pdt_ms, seg.source_pdt_ms)
+                tags::for_loop(&tag, loop_index, live_ms, source_ms)
             );
         }
         if let Some(r) = seg.byte_range {
@@ -168,10 +179,23 @@ fn uri_attribute(line: &str) -> Option<(usize, usize)> {
     Some((at, at + len))
 }
 
+/// Master tags whose `URI` names a file of the stream (not a playlist).
+const MASTER_FILE_TAGS: &[&str] = &[
+    "#EXT-X-SESSION-DATA:",
+    "#EXT-X-SESSION-KEY:",
+    "#EXT-X-CONTENT-STEERING:",
+];
+
 /// The master playlist from the source's own text: every line kept as the
 /// source wrote it, except that variant and rendition URIs become what
-/// `link` returns for them, and I-frame playlists (not served live) are dropped.
-pub fn render_master(source: &str, link: impl Fn(&str) -> Option<String>) -> String {
+/// `link` returns for them, other relative URIs (session data and keys,
+/// steering) what `file` returns, and I-frame playlists (not served live)
+/// are dropped.
+pub fn render_master(
+    source: &str,
+    link: impl Fn(&str) -> Option<String>,
+    file: impl Fn(&str) -> Option<String>,
+) -> String {
     let mut out = String::with_capacity(source.len() + 256);
     let mut uri_follows = false;
     for line in source.lines() {
@@ -184,6 +208,14 @@ pub fn render_master(source: &str, link: impl Fn(&str) -> Option<String>) -> Str
         } else if line.starts_with("#EXT-X-MEDIA:")
             && let Some((a, b)) = uri_attribute(line)
             && let Some(live) = link(&line[a..b])
+        {
+            let _ = writeln!(out, "{}{live}{}", &line[..a], &line[b..]);
+            continue;
+        } else if MASTER_FILE_TAGS.iter().any(|t| line.starts_with(t))
+            && let Some((a, b)) = uri_attribute(line)
+            && !line[a..b].contains("://")
+            && !line[a..b].starts_with("data:")
+            && let Some(live) = file(&line[a..b])
         {
             let _ = writeln!(out, "{}{live}{}", &line[..a], &line[b..]);
             continue;
@@ -210,13 +242,17 @@ mod tests {
             #EXT-X-STREAM-INF:BANDWIDTH=800000,FRAME-RATE=30.000,AUDIO=\"aud\"\n\
             low/index.m3u8\n\
             #EXT-X-I-FRAME-STREAM-INF:BANDWIDTH=1,URI=\"low/iframes.m3u8\"\n";
-        let out = render_master(source, |uri| {
-            Some(match uri {
-                "low/index.m3u8" => "s_low.m3u8".into(),
-                "audio/en.m3u8" => "s_en.m3u8".into(),
-                _ => return None,
-            })
-        });
+        let out = render_master(
+            source,
+            |uri| {
+                Some(match uri {
+                    "low/index.m3u8" => "s_low.m3u8".into(),
+                    "audio/en.m3u8" => "s_en.m3u8".into(),
+                    _ => return None,
+                })
+            },
+            |_| None,
+        );
         assert_eq!(
             out,
             "#EXTM3U\n#EXT-X-INDEPENDENT-SEGMENTS\n\

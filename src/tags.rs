@@ -90,14 +90,15 @@ pub fn scan(text: &str) -> SourceTags {
             continue; // a comment
         }
         let name = tag_name(line);
+        let value = line.get(name.len() + 1..).unwrap_or("");
         if name == "#EXTINF" {
-            let secs = line[8..]
+            let secs = value
                 .split(',')
                 .next()
                 .and_then(|v| v.trim().parse::<f64>().ok());
             extinf_ms = secs.map_or(0, |s| (s * 1000.0).round() as i64);
         } else if name == "#EXT-X-PROGRAM-DATE-TIME" {
-            this_pdt = DateTime::parse_from_rfc3339(&line[name.len() + 1..])
+            this_pdt = DateTime::parse_from_rfc3339(value)
                 .ok()
                 .map(|t| t.timestamp_millis());
         }
@@ -157,6 +158,26 @@ fn replace_attribute(line: &str, key: &str, value: impl FnOnce(&str) -> Option<S
         },
         None => line.to_string(),
     }
+}
+
+/// Attributes of carried tags that hold a URI (HLS interstitials).
+const URI_ATTRIBUTES: &[&str] = &["X-ASSET-URI", "X-ASSET-LIST"];
+
+/// `tag` with every relative URI attribute value replaced by `f` of it
+/// (absolute URLs and `data:` left alone; `f` returning `None` keeps it).
+pub fn map_relative_uris(tag: &str, f: impl Fn(&str) -> Option<String>) -> String {
+    if tag_name(tag) != "#EXT-X-DATERANGE" {
+        return tag.to_string();
+    }
+    let mut line = tag.to_string();
+    for key in URI_ATTRIBUTES {
+        line = replace_attribute(&line, key, |v| {
+            (!v.contains("://") && !v.starts_with("data:"))
+                .then(|| f(v))
+                .flatten()
+        });
+    }
+    line
 }
 
 /// A source `EXT-X-DATERANGE` as it must appear on loop `loop_index`, on a

@@ -31,6 +31,10 @@ pub const MASTER_FILE: &str = "abr.m3u8";
 /// Key of the option segment that names a global segment number.
 pub const SEGMENT_NUMBER_KEY: &str = "g";
 
+/// Largest `g=`: a 1 ms segment looping until the year 10000 stays below it,
+/// and times computed from it cannot overflow.
+pub const MAX_SEGMENT_NUMBER: u64 = 1 << 40;
+
 /// Characters kept as they are in URL path segments.
 const PATH_SEGMENT: &AsciiSet = &NON_ALPHANUMERIC
     .remove(b'-')
@@ -137,7 +141,13 @@ pub fn parse(path: &str) -> Result<Parsed, UrlError> {
         if let Some(value) = first.strip_prefix("g=") {
             let n = value
                 .parse::<u64>()
-                .map_err(|_| UrlError::Bad(format!("g={value}: expected a segment number")))?;
+                .ok()
+                .filter(|&n| n <= MAX_SEGMENT_NUMBER)
+                .ok_or_else(|| {
+                    UrlError::Bad(format!(
+                        "g={value}: expected a segment number up to {MAX_SEGMENT_NUMBER}"
+                    ))
+                })?;
             segment_number = Some(n);
         } else {
             match Options::parse_segment(first) {

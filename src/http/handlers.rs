@@ -199,6 +199,16 @@ async fn answer(
                     ))),
                 };
             }
+            if path
+                .last()
+                .is_some_and(|f| f.to_ascii_lowercase().ends_with(".m3u8"))
+            {
+                return Err(HttpError::NotFound(format!(
+                    "/{stream}/{}: source playlists are not served; the live ones are /{}",
+                    path.join("/"),
+                    urls::master(&stream)
+                )));
+            }
             let fault = segment_fault(app, &stream, &path, parsed.segment_number, &ctx).await;
             let restamped = match parsed.segment_number {
                 Some(g) if ctx.continuous() => continuous(app, &stream, &path, g).await?,
@@ -271,8 +281,8 @@ async fn continuous(
         )));
     }
     let segment = &track.segments[(g % n) as usize];
-    if segment.byte_range.is_some() {
-        return Ok(None); // A byte range of a file: served as it is.
+    if segment.byte_range.is_some() || segment.key.as_ref().is_some_and(|k| k.method != "NONE") {
+        return Ok(None); // A byte range of a file, or encrypted: served as it is.
     }
     let mut parts = vec![stream.to_string()];
     parts.extend(path.iter().cloned());

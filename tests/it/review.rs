@@ -491,7 +491,8 @@ fn one_bad_timestamp_in_a_last_segment_does_not_make_it_an_hour_long() {
     std::fs::write(&path, data).unwrap();
     let playlist = dir.join("index.m3u8");
     let pl = pseudolive::source::read_media(&playlist).unwrap();
-    let inputs = pseudolive::source::segment_inputs(&playlist, &pl);
+    let inputs =
+        pseudolive::source::segment_inputs(playlist.parent().unwrap(), &playlist, &pl).unwrap();
     let measured = Prober {
         mode: ProbeMode::Native,
         ffprobe: None,
