@@ -51,25 +51,38 @@ pub enum StreamState {
 pub struct Rendered {
     /// The playlist text.
     pub plain: Bytes,
-    /// The same, gzip-compressed.
-    pub gzip: Bytes,
+    /// The same, gzip-compressed once a client asks for it.
+    gzipped: Arc<OnceLock<Bytes>>,
 }
 
 impl Rendered {
     fn new(text: String) -> Rendered {
         Rendered {
-            gzip: Bytes::from(gzip(text.as_bytes())),
             plain: Bytes::from(text),
+            gzipped: Arc::default(),
         }
+    }
+
+    /// The playlist gzip-compressed (compressed on first use, then kept).
+    pub fn gzip(&self) -> Bytes {
+        self.gzipped
+            .get_or_init(|| Bytes::from(gzip(&self.plain)))
+            .clone()
     }
 }
 
-/// What a cached media playlist was rendered for.
+/// Renderings kept per track: the live edge, and a few option variants.
+const CACHED_RENDERINGS: usize = 8;
+/// Larger renderings (deep DVR windows) are not kept.
+const CACHED_RENDERING_MAX_BYTES: usize = 512 << 10;
+
+/// Everything a media playlist's text depends on, besides the stream.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct CacheKey {
     form: MediaForm,
     numbered: bool,
     window: Window,
+    anchor_unix: Ticks,
 }
 
 /// A loaded stream plus its anchor and caches.
@@ -90,8 +103,9 @@ pub struct LiveStream {
     fixed_anchor: Option<Ticks>,
     /// The master for one generation of the library's names.
     master: Mutex<Option<(u64, Rendered)>>,
-    /// Per track: the last real-time rendering of the default window.
-    cache: Vec<Mutex<Option<(CacheKey, Rendered)>>>,
+    /// Per track: recent renderings, most recent first. The key holds all
+    /// the text depends on, so any request may use or add one.
+    cache: Vec<Mutex<Vec<(CacheKey, Rendered)>>>,
     /// Segment file → (track, index in the loop).
     paths: std::collections::HashMap<String, (usize, usize)>,
     /// Files named by an `EXT-X-MAP` (initialisation sections).
@@ -130,7 +144,7 @@ impl LiveStream {
             init_paths,
             restamp: stream.tracks.iter().map(|_| Default::default()).collect(),
             paths,
-            cache: stream.tracks.iter().map(|_| Mutex::new(None)).collect(),
+            cache: stream.tracks.iter().map(|_| Mutex::default()).collect(),
             master_uris,
             load_time,
             default_rule,
@@ -276,10 +290,9 @@ impl LiveStream {
         }
     }
 
-    /// The media playlist of track `index`. `cacheable` when `now_unix` is
-    /// the server clock's and the rule the default: real-time renderings of
-    /// the default window are kept until the window moves, others never.
-    #[allow(clippy::too_many_arguments)]
+    /// The media playlist of track `index` on the timeline anchored at
+    /// `anchor_unix`, at `now_unix`, under `rule`: from the cache when the
+    /// same text was rendered recently.
     pub fn media_playlist(
         &self,
         index: usize,
@@ -288,23 +301,23 @@ impl LiveStream {
         anchor_unix: Ticks,
         now_unix: Ticks,
         rule: WindowRule,
-        cacheable: bool,
     ) -> Rendered {
         let window = self.track_window(index, anchor_unix, now_unix, rule);
         let key = CacheKey {
             form,
             numbered,
             window,
+            anchor_unix,
         };
         let slot = &self.cache[index];
-        let cacheable = cacheable && rule == self.default_rule;
-        if cacheable
-            && let Ok(guard) = slot.lock()
-            && let Some((k, rendered)) = guard.as_ref()
-            && *k == key
+        if let Ok(mut kept) = slot.lock()
+            && let Some(at) = kept.iter().position(|(k, _)| *k == key)
         {
             metrics::counter!("pseudolive_playlist_cache_hits_total").increment(1);
-            return rendered.clone();
+            let entry = kept.remove(at);
+            let rendered = entry.1.clone();
+            kept.insert(0, entry);
+            return rendered;
         }
         metrics::counter!("pseudolive_playlist_renders_total").increment(1);
         let rendered = Rendered::new(playlist::render_media(&MediaRequest {
@@ -315,8 +328,11 @@ impl LiveStream {
             form,
             numbered,
         }));
-        if cacheable && let Ok(mut guard) = slot.lock() {
-            *guard = Some((key, rendered.clone()));
+        if rendered.plain.len() <= CACHED_RENDERING_MAX_BYTES
+            && let Ok(mut kept) = slot.lock()
+        {
+            kept.insert(0, (key, rendered.clone()));
+            kept.truncate(CACHED_RENDERINGS);
         }
         rendered
     }
@@ -326,15 +342,7 @@ impl LiveStream {
     pub fn playlist_at(&self, index: usize, clock_now_unix: Ticks) -> Rendered {
         let anchor = self.anchor(clock_now_unix);
         let rule = self.default_rule;
-        self.media_playlist(
-            index,
-            MediaForm::Root,
-            false,
-            anchor,
-            clock_now_unix,
-            rule,
-            true,
-        )
+        self.media_playlist(index, MediaForm::Root, false, anchor, clock_now_unix, rule)
     }
 
     /// The master playlist, its links checked against `library`'s names
@@ -508,6 +516,17 @@ impl Library {
     /// number of streams queued.
     pub fn rescan(self: &Arc<Self>) -> Result<usize, SourceError> {
         let names = loader::find_streams(&self.config.root)?;
+        // Failed streams' files, looked at before taking the lock: reading a
+        // large directory must not hold up the requests.
+        let failed_now: Vec<(Arc<Slot>, u64)> = self
+            .slots()
+            .into_iter()
+            .filter(|slot| slot.failed_fingerprint.lock().ok().and_then(|f| *f).is_some())
+            .map(|slot| {
+                let print = fingerprint(&self.config.root.join(&slot.name));
+                (slot, print)
+            })
+            .collect();
         let mut fresh = Vec::new();
         if let Ok(mut slots) = self.slots.write() {
             for name in names {
@@ -524,8 +543,12 @@ impl Library {
                     std::collections::btree_map::Entry::Occupied(entry) => {
                         let slot = entry.get();
                         let recorded = slot.failed_fingerprint.lock().ok().and_then(|f| *f);
-                        if let Some(before) = recorded
-                            && fingerprint(&self.config.root.join(&slot.name)) != before
+                        let now = failed_now
+                            .iter()
+                            .find(|(s, _)| Arc::ptr_eq(s, slot))
+                            .map(|(_, p)| *p);
+                        if let (Some(before), Some(now)) = (recorded, now)
+                            && now != before
                         {
                             tracing::info!(stream = %slot.name, "files changed: loading again");
                             if let Ok(mut f) = slot.failed_fingerprint.lock() {

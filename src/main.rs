@@ -55,6 +55,9 @@ fn prober(cli: &Cli) -> anyhow::Result<Prober> {
 }
 
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    if let Some(pseudolive::options::LowLatency::Parts { .. }) = cli.ll {
+        anyhow::bail!("--ll: low-latency parts are not served yet (only --ll 0)");
+    }
     let prober = prober(&cli)?;
     if let Some(Command::Probe { json, paths }) = &cli.command {
         let ok = probe_cmd::run(&prober, paths, *json, &mut std::io::stdout().lock())?;
@@ -74,6 +77,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
 }
 
 async fn serve(cli: Cli, prober: Prober) -> anyhow::Result<()> {
+    let shutdown = shutdown_signal();
     let addr = cli.addr();
     let listener = tokio::net::TcpListener::bind(addr)
         .await
@@ -121,29 +125,54 @@ async fn serve(cli: Cli, prober: Prober) -> anyhow::Result<()> {
         header_read_timeout: std::time::Duration::from_secs(cli.header_timeout),
         ..Limits::default()
     };
-    http::server::serve(listener, http::routes(app), limits, shutdown_signal()).await;
+    http::server::serve(listener, http::routes(app), limits, shutdown).await;
     Ok(())
 }
 
-async fn shutdown_signal() {
-    let ctrl_c = tokio::signal::ctrl_c();
+/// SIGINT or SIGTERM. The handlers are installed now, when this is called
+/// (before the socket is bound), not when the future is first polled: a
+/// signal that arrives while streams are being found is not fatal.
+fn shutdown_signal() -> impl std::future::Future<Output = ()> {
     #[cfg(unix)]
-    {
+    let term = {
         use tokio::signal::unix::{SignalKind, signal};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => {
-                tokio::select! {
-                    _ = ctrl_c => {}
-                    _ = term.recv() => {}
+        signal(SignalKind::terminate()).ok()
+    };
+    let interrupt = {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{SignalKind, signal};
+            signal(SignalKind::interrupt()).ok()
+        }
+    };
+    async move {
+        #[cfg(unix)]
+        {
+            let (mut term, mut interrupt) = (term, interrupt);
+            let term = async {
+                match term.as_mut() {
+                    Some(s) => {
+                        s.recv().await;
+                    }
+                    None => std::future::pending().await,
                 }
-            }
-            Err(_) => {
-                let _ = ctrl_c.await;
+            };
+            let interrupt = async {
+                match interrupt.as_mut() {
+                    Some(s) => {
+                        s.recv().await;
+                    }
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                _ = term => {}
+                _ = interrupt => {}
             }
         }
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = ctrl_c.await;
+        #[cfg(not(unix))]
+        {
+            let _ = tokio::signal::ctrl_c().await;
+        }
     }
 }

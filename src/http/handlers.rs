@@ -188,6 +188,12 @@ async fn answer(
         }
         Target::InStream { stream, path } => {
             if let [file] = path.as_slice()
+                && file.ends_with(".m3u8")
+                && app.library.get(&stream).is_none()
+            {
+                app.library.rescan_soon().await;
+            }
+            if let [file] = path.as_slice()
                 && let Some(track) = file.strip_suffix(".m3u8")
                 && app.library.get(&stream).is_some()
             {
@@ -346,7 +352,7 @@ async fn playlist(
             PlaylistTarget::Master(stream) if app.library.get(&stream).is_some() => {
                 let live = ready(app, &stream).await?;
                 let master = live.master_playlist(&app.library);
-                let zipped = ctx.gzip.then(|| master.gzip.clone());
+                let zipped = ctx.gzip.then(|| master.gzip());
                 let cache = "public, max-age=60".to_string();
                 let res = reply::text(master.plain, zipped, M3U8, cache);
                 let anchor = ctx.anchor(&live);
@@ -395,15 +401,10 @@ async fn media(live: &LiveStream, index: usize, form: MediaForm, ctx: &Ctx) -> R
         .and_then(|f| f.stale_at_ticks(timeline_ticks));
     let render_at = stale_at.map_or(now, |t| anchor + Ticks(t));
     let numbered = ctx.numbered();
-    let cacheable = !ctx.time.from_query && ctx.options.start_ms.is_none() && stale_at.is_none();
-    let rendered = live.media_playlist(index, form, numbered, anchor, render_at, rule, cacheable);
+    let rendered = live.media_playlist(index, form, numbered, anchor, render_at, rule);
     let cache = format!("public, max-age={}", live.stream.target_duration_s / 2);
-    let res = reply::text(
-        rendered.plain,
-        ctx.gzip.then_some(rendered.gzip),
-        M3U8,
-        cache,
-    );
+    let zipped = ctx.gzip.then(|| rendered.gzip());
+    let res = reply::text(rendered.plain, zipped, M3U8, cache);
     match fault {
         Some(f) => faults::apply(f.action, res).await,
         None => res,
@@ -436,8 +437,16 @@ async fn ready(app: &Arc<App>, name: &str) -> Result<Arc<LiveStream>, HttpError>
     match state {
         StreamState::Ready(live) => Ok(live),
         StreamState::Failed(reason) => {
+            // Its files may have been fixed: a rescan loads it again.
             app.library.rescan_soon().await;
-            Err(HttpError::Failed(reason.to_string()))
+            match slot.state() {
+                StreamState::Loading => match slot.settled(app.load_wait).await {
+                    StreamState::Ready(live) => Ok(live),
+                    StreamState::Failed(reason) => Err(HttpError::Failed(reason.to_string())),
+                    StreamState::Loading => Err(HttpError::Loading(name.to_string())),
+                },
+                _ => Err(HttpError::Failed(reason.to_string())),
+            }
         }
         StreamState::Loading => Err(HttpError::Loading(name.to_string())),
     }

@@ -791,15 +791,22 @@ async fn faults_from_the_url() {
     assert_eq!(seen.into_iter().collect::<Vec<_>>(), vec![200, 503]);
     // A stale playlist repeats itself while the fault holds, then moves on.
     let url = "/fault=stale,cycle=20:0-10/big_buck_bunny_1000k.m3u8";
-    let mut sequences = Vec::new();
+    let mut pairs = Vec::new();
     for _ in 0..40 {
-        sequences.push(media_sequence(&get(&app, url).await));
+        let stale = media_sequence(&get(&app, url).await);
+        let live = media_sequence(&get(&app, "/big_buck_bunny_1000k.m3u8").await);
+        pairs.push((stale, live));
         clock.advance(Ticks::from_secs(1));
     }
-    let distinct: std::collections::BTreeSet<_> = sequences.iter().collect();
-    assert!(distinct.len() >= 4, "{sequences:?}");
-    let repeats = sequences.windows(2).filter(|w| w[0] == w[1]).count();
-    assert!(repeats >= 18, "{sequences:?}");
+    // Never ahead of the live playlist; caught up with it outside the fault…
+    assert!(pairs.iter().all(|(s, l)| s <= l), "{pairs:?}");
+    assert!(pairs.iter().filter(|(s, l)| s == l).count() >= 15, "{pairs:?}");
+    // …and frozen for whole 10 s stretches while the live one moves on.
+    let frozen = pairs
+        .windows(10)
+        .filter(|w| w.iter().all(|p| p.0 == w[0].0) && w[9].1 >= w[0].1 + 4)
+        .count();
+    assert!(frozen >= 2, "{pairs:?}");
     // A delay holds the answer (on tokio's paused clock).
     let started = tokio::time::Instant::now();
     let res = get(&app, "/fault=delay:2500,on=master/big_buck_bunny.m3u8").await;
