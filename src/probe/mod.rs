@@ -637,6 +637,36 @@ mod tests {
     }
 
     #[test]
+    fn the_bytes_decide_the_container_not_the_name() {
+        let dir = temp_dir("names");
+        let fmp4_as_ts = dir.join("seg.ts");
+        let ts_as_m4s = dir.join("seg.m4s");
+        std::fs::copy(fixture("fmp4_avc/seg_002.m4s"), &fmp4_as_ts).unwrap();
+        std::fs::copy(fixture("av25/seg_004.ts"), &ts_as_m4s).unwrap();
+        let init = InitSection {
+            path: fixture("fmp4_avc/init.mp4"),
+            byte_range: None,
+        };
+        let m = native().measure_playlist(&[SegmentInput {
+            init: Some(init),
+            ..input(fmp4_as_ts, 2 * HZ)
+        }]);
+        assert_eq!(
+            m[0].media,
+            Some(MediaDuration {
+                timescale: 12_800,
+                units: 25_600
+            })
+        );
+        let m = native().measure_playlist(&[input(ts_as_m4s, 2 * HZ)]);
+        assert_eq!(
+            (m[0].method, m[0].ticks),
+            (Some(Method::Native), 2 * HZ),
+            "{m:?}"
+        );
+    }
+
+    #[test]
     fn converted_durations_add_up_to_the_converted_total() {
         // 1001/24000 s frames, AAC frames at 44.1 kHz, odd steps at 12.8 kHz:
         // rounding each duration alone drifts; differences of converted

@@ -16,6 +16,10 @@ use super::{ByteRange, SegmentInput};
 /// Bytes read from the head of a segment to find its first PTS.
 pub const HEAD_BYTES: u64 = 64 * 1024;
 
+/// Bytes read first from a file named like fMP4: enough for the first
+/// fragment header of most segments.
+const SNIFF_BYTES: u64 = 4 * 1024;
+
 /// Largest segment read whole to time it (a 10 s segment at 80 Mbit/s is
 /// 100 MB), and largest init section.
 pub const MAX_SEGMENT_BYTES: u64 = 256 << 20;
@@ -36,6 +40,8 @@ struct RangeReader {
     start: u64,
     /// Length of the range.
     len: u64,
+    /// Position of the file, relative to the range.
+    cursor: u64,
 }
 
 fn read_err(e: std::io::Error) -> String {
@@ -59,21 +65,40 @@ impl RangeReader {
                 (r.offset, r.length)
             }
         };
-        Ok(RangeReader { file, start, len })
+        let mut r = RangeReader {
+            file,
+            start,
+            len,
+            cursor: 0,
+        };
+        if start > 0 {
+            r.file.seek(SeekFrom::Start(start)).map_err(read_err)?;
+        }
+        Ok(r)
     }
 
     /// Up to `max` bytes from `pos` (relative to the range) to its end.
     fn read(&mut self, pos: u64, max: u64) -> Result<Vec<u8>, String> {
-        let n = max.min(self.len.saturating_sub(pos));
-        self.file
-            .seek(SeekFrom::Start(self.start + pos))
-            .map_err(read_err)?;
-        let mut buf = Vec::with_capacity(n as usize);
-        (&mut self.file)
-            .take(n)
-            .read_to_end(&mut buf)
-            .map_err(read_err)?;
+        let mut buf = Vec::new();
+        self.read_into(&mut buf, pos, max)?;
         Ok(buf)
+    }
+
+    /// [`RangeReader::read`], appending to `buf`.
+    fn read_into(&mut self, buf: &mut Vec<u8>, pos: u64, max: u64) -> Result<(), String> {
+        let n = max.min(self.len.saturating_sub(pos));
+        if pos != self.cursor {
+            self.file
+                .seek(SeekFrom::Start(self.start + pos))
+                .map_err(read_err)?;
+        }
+        buf.reserve_exact(n as usize);
+        let got = (&mut self.file)
+            .take(n)
+            .read_to_end(buf)
+            .map_err(read_err)?;
+        self.cursor = pos + got as u64;
+        Ok(())
     }
 }
 
@@ -117,7 +142,16 @@ pub fn scan_segment(
     depth: Depth,
 ) -> Result<Timing, String> {
     let mut r = RangeReader::open(&seg.path, seg.byte_range)?;
-    let head = r.read(0, HEAD_BYTES)?;
+    // The bytes decide the container. The name only sizes the first read:
+    // fMP4 needs its box headers, not the head of its `mdat`; MPEG-TS its
+    // head in one read.
+    let first = if looks_like_mp4_name(&seg.path) {
+        SNIFF_BYTES
+    } else {
+        HEAD_BYTES
+    };
+    let mut head = Vec::with_capacity(HEAD_BYTES.min(r.len) as usize);
+    r.read_into(&mut head, 0, first)?;
     if fmp4::looks_like_mp4(&head) {
         let boxes = timing_boxes(&mut r, &head)?;
         return fmp4::timing(init, &boxes)
@@ -133,6 +167,8 @@ pub fn scan_segment(
         };
         timing.map(Timing::Ts).map_err(|e| e.to_string())
     };
+    let sniffed = head.len() as u64;
+    r.read_into(&mut head, sniffed, HEAD_BYTES - sniffed)?;
     let head_len = head.len() as u64;
     if head_len >= r.len {
         return scan(&head);
@@ -151,8 +187,18 @@ pub fn scan_segment(
         ));
     }
     let mut all = head;
-    all.extend(r.read(head_len, r.len - head_len)?);
+    r.read_into(&mut all, head_len, r.len - head_len)?;
     scan(&all)
+}
+
+/// Whether a file name ends like an ISO BMFF one (`.mp4`, `.m4s`, `.cmfv`…).
+fn looks_like_mp4_name(path: &Path) -> bool {
+    let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("");
+    [
+        "mp4", "m4s", "m4a", "m4v", "cmfv", "cmfa", "cmft", "cmf", "mp4a", "mp4v",
+    ]
+    .iter()
+    .any(|e| ext.eq_ignore_ascii_case(e))
 }
 
 /// The top-level boxes of an ISO BMFF range that carry timing
