@@ -15,18 +15,20 @@
 //! is its own init segment. Times stay in the track's timescale here: the
 //! caller converts absolute positions to 90 kHz ticks.
 //!
-//! Own box reader, not the `mp4-atom` crate (0.17, evaluated side by side
-//! on the fixtures, under mutation and in the benchmark; see BENCHMARKS.md):
-//! - correctness: both give the same timing on every fixture;
-//! - robustness: neither panicked on mutated or truncated fixture bytes, but
-//!   mp4-atom decodes the whole `moov` (every sample entry and codec
-//!   configuration) and fails or logs warnings on boxes this module never
-//!   needs, while this reader looks at eight box types only;
-//! - throughput: this reader allocates nothing per sample and never copies
-//!   `mdat`; mp4-atom builds a `Vec` of every `trun` entry;
-//! - weight: mp4-atom brings about 15 crates (`num` with big integers,
-//!   `derive_more`, a second `thiserror`) and 30 000 lines for what is here
-//!   about 400, and its API has broken on each of its recent minor releases.
+//! Own box reader, not the `mp4-atom` crate (0.17, compared side by side in
+//! `bench/fmp4_vs_mp4_atom`; numbers in BENCHMARKS.md):
+//! - correctness: both give the same timescale, `tfdt` and duration sum on
+//!   every fMP4 fixture (ffmpeg H.264/AAC and HEVC/AC-3, Shaka Packager CMAF);
+//! - robustness: neither panicked on 400 000 edited or truncated fixtures,
+//!   but mp4-atom decodes the whole `moov` (every sample entry and codec
+//!   configuration) and fails on damage there, or logs warnings for boxes it
+//!   does not expect, where this reader looks at eight box types only (it
+//!   still timed 273 415 of the damaged inputs, mp4-atom 143 759);
+//! - throughput: 13–34× faster per segment here: no allocation per sample,
+//!   no copy of `mdat`, where mp4-atom builds every box and `trun` entry;
+//! - weight: mp4-atom adds 14 crates (`num` with big integers,
+//!   `derive_more`, a second `thiserror`) and 1.8 MB of source, for what is
+//!   here about 550 lines with their documentation, and it is still 0.x.
 
 /// A four-character box type.
 type FourCc = [u8; 4];
