@@ -153,7 +153,7 @@ pub fn scan_segment(
     let mut head = Vec::with_capacity(HEAD_BYTES.min(r.len) as usize);
     r.read_into(&mut head, 0, first)?;
     if fmp4::looks_like_mp4(&head) {
-        let boxes = timing_boxes(&mut r, &head)?;
+        let boxes = timing_boxes(&mut r, head)?;
         return fmp4::timing(init, &boxes)
             .map(Timing::Fmp4)
             .map_err(|e| e.to_string());
@@ -203,17 +203,31 @@ fn looks_like_mp4_name(path: &Path) -> bool {
 
 /// The top-level boxes of an ISO BMFF range that carry timing
 /// ([`fmp4::NEEDED_BOXES`]), one after another; every other box is skipped
-/// with a seek. A box header that makes no sense is kept as it is, so that
-/// the reader reports it.
-fn timing_boxes(r: &mut RangeReader, head: &[u8]) -> Result<Vec<u8>, String> {
+/// with a seek. Box headers are read through a window of [`SNIFF_BYTES`],
+/// so a file of many tiny boxes costs one read per window, not per box. A
+/// box header that makes no sense is kept as it is, so that the reader
+/// reports it.
+fn timing_boxes(r: &mut RangeReader, head: Vec<u8>) -> Result<Vec<u8>, String> {
     let mut out = Vec::new();
+    // Bytes of the range from `window_pos` on.
+    let (mut window, mut window_pos) = (head, 0u64);
     let mut pos: u64 = 0;
     while pos + 8 <= r.len {
-        let header = match head.get(pos as usize..) {
-            Some(h) if h.len() >= 16 || pos + h.len() as u64 >= r.len => {
-                h[..h.len().min(16)].to_vec()
+        let range_len = r.len;
+        // Bytes `pos..pos + n` (to the end of the range at most), when the window holds them.
+        let in_window = |window: &[u8], window_pos: u64, n: u64| {
+            let end = pos.saturating_add(n).min(range_len);
+            let from = usize::try_from(pos.checked_sub(window_pos)?).ok()?;
+            let to = usize::try_from(end - window_pos).ok()?;
+            window.get(from..to).map(<[u8]>::to_vec)
+        };
+        let header = match in_window(&window, window_pos, 16) {
+            Some(h) => h,
+            None => {
+                window = r.read(pos, SNIFF_BYTES)?;
+                window_pos = pos;
+                window[..window.len().min(16)].to_vec()
             }
-            _ => r.read(pos, 16)?,
         };
         let (Some(size), Some(kind)) = (header.get(..4), header.get(4..8)) else {
             break;
@@ -239,9 +253,9 @@ fn timing_boxes(r: &mut RangeReader, head: &[u8]) -> Result<Vec<u8>, String> {
                     MAX_SEGMENT_BYTES >> 20
                 ));
             }
-            match head.get(pos as usize..).filter(|h| h.len() as u64 >= size) {
-                Some(h) => out.extend_from_slice(&h[..size as usize]),
-                None => out.extend(r.read(pos, size)?),
+            match in_window(&window, window_pos, size) {
+                Some(b) => out.extend(b),
+                None => r.read_into(&mut out, pos, size)?,
             }
         }
         pos = pos.saturating_add(size);
@@ -260,5 +274,40 @@ pub fn scan_file(path: &Path, depth: Depth) -> Result<TsTiming, String> {
     match scan_segment(&seg, None, depth)? {
         Timing::Ts(t) => Ok(t),
         Timing::Fmp4(_) => Err("an fMP4 segment, not MPEG-TS".into()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fixture(path: &str) -> std::path::PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("fixtures")
+            .join(path)
+    }
+
+    #[test]
+    fn boxes_across_read_windows_and_many_tiny_boxes() {
+        let dir = std::env::temp_dir().join(format!("pseudolive-native-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let init = std::fs::read(fixture("fmp4_avc/init.mp4")).unwrap();
+        let seg = std::fs::read(fixture("fmp4_avc/seg_001.m4s")).unwrap();
+        let plain = fmp4::timing(Some(&init), &seg).unwrap();
+        // `free` boxes in front move the fragment headers across the edges
+        // of the 4 KiB read windows; ten thousand of them make many windows.
+        for count in (505..=515).chain([10_000]) {
+            let mut bytes: Vec<u8> = (0..count).flat_map(|_| *b"\0\0\0\x08free").collect();
+            bytes.extend_from_slice(&seg);
+            let path = dir.join(format!("free_{count}.m4s"));
+            std::fs::write(&path, &bytes).unwrap();
+            let input = SegmentInput {
+                path,
+                ..SegmentInput::default()
+            };
+            let t = scan_segment(&input, Some(&init), Depth::Full).unwrap();
+            assert_eq!(t, Timing::Fmp4(plain.clone()), "{count}");
+        }
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }
