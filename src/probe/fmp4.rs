@@ -83,13 +83,13 @@ pub struct Fmp4Timing {
     pub track_id: u32,
     /// Its kind (video or audio).
     pub kind: TrackKind,
-    /// Units per second of `start` and `duration` (`mdhd` timescale).
+    /// Units per second of `start_units` and `duration_units` (`mdhd` timescale).
     pub timescale: u32,
     /// `baseMediaDecodeTime` of the track's first fragment in the segment;
     /// `None` when its `traf` has no `tfdt`.
-    pub start: Option<u64>,
+    pub start_units: Option<u64>,
     /// Sum of the durations of the track's samples in the segment.
-    pub duration: u64,
+    pub duration_units: u64,
     /// Number of `traf` boxes of the track in the segment.
     pub fragments: usize,
 }
@@ -513,8 +513,8 @@ pub fn scan(init: &Init, buf: &[u8]) -> Result<Fmp4Timing, Fmp4Error> {
         track_id: track.id,
         kind: track.kind,
         timescale: track.timescale,
-        start,
-        duration,
+        start_units: start,
+        duration_units: duration,
         fragments,
     })
 }

@@ -146,7 +146,7 @@ fn start_to_start(this: &Timing, next: &Timing) -> Option<(u64, MediaDuration)> 
         (Timing::Fmp4(a), Timing::Fmp4(b))
             if a.track_id == b.track_id && a.timescale == b.timescale =>
         {
-            let (s0, s1) = (a.start?, b.start?);
+            let (s0, s1) = (a.start_units?, b.start_units?);
             // The next one starting first counts as 0: never plausible.
             let ticks =
                 units_to_ticks(s1, a.timescale).saturating_sub(units_to_ticks(s0, a.timescale));
@@ -170,14 +170,14 @@ fn own_extent(this: &Timing) -> Option<(u64, MediaDuration)> {
     match this {
         Timing::Ts(t) => t.span_ticks.map(|s| (s, ts_clock(s))),
         Timing::Fmp4(t) => {
-            let start = t.start.unwrap_or(0);
-            let end = start.saturating_add(t.duration);
+            let start = t.start_units.unwrap_or(0);
+            let end = start.saturating_add(t.duration_units);
             let ticks = units_to_ticks(end, t.timescale) - units_to_ticks(start, t.timescale);
             Some((
                 ticks,
                 MediaDuration {
                     timescale: t.timescale,
-                    units: t.duration,
+                    units: t.duration_units,
                 },
             ))
         }

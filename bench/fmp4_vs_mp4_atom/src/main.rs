@@ -89,7 +89,7 @@ fn atom_timing(init: &[u8], seg: &[u8]) -> Result<(u32, u64, u64), String> {
 
 fn own_timing(init: &[u8], seg: &[u8]) -> Result<(u32, u64, u64), String> {
     let t = fmp4::timing(Some(init), seg).map_err(|e| e.to_string())?;
-    Ok((t.timescale, t.start.unwrap_or(0), t.duration))
+    Ok((t.timescale, t.start_units.unwrap_or(0), t.duration_units))
 }
 
 fn per_call(n: u32, mut f: impl FnMut()) -> f64 {

@@ -157,7 +157,13 @@ fn durations_from_trun_tfhd_or_trex_over_several_moofs() {
     .concat();
     let t = scan(&init, &seg).unwrap();
     assert_eq!(
-        (t.track_id, t.timescale, t.start, t.duration, t.fragments),
+        (
+            t.track_id,
+            t.timescale,
+            t.start_units,
+            t.duration_units,
+            t.fragments
+        ),
         (1, 12_800, Some(25_600), 25 * 512 + 10 * 512 + 2 * 256, 3)
     );
     // The audio track alone: 10 samples of the trex default.
@@ -166,7 +172,7 @@ fn durations_from_trun_tfhd_or_trex_over_several_moofs() {
     };
     let t = scan(&audio, &seg).unwrap();
     assert_eq!(
-        (t.start, t.duration, t.fragments),
+        (t.start_units, t.duration_units, t.fragments),
         (Some(96_256), 10 * 1024, 1)
     );
 }
@@ -181,7 +187,7 @@ fn single_file_64_bit_sizes_and_box_to_the_end() {
     ]
     .concat();
     let t = timing(None, &file).unwrap();
-    assert_eq!((t.start, t.duration), (Some(1 << 40), 2048));
+    assert_eq!((t.start_units, t.duration_units), (Some(1 << 40), 2048));
     // With a separate init, the moov in the file is skipped.
     assert_eq!(timing(Some(&init_av()), &file).unwrap(), t);
 }
@@ -200,7 +206,7 @@ fn sidx_when_the_fragments_give_no_durations() {
     ]
     .concat();
     let t = scan(&init, &seg).unwrap();
-    assert_eq!(t.duration, 2 * 12_800);
+    assert_eq!(t.duration_units, 2 * 12_800);
 }
 
 #[test]
@@ -293,6 +299,6 @@ fn fixtures_unmutated() {
     for (init, media) in fixture_pairs() {
         let init = (!init.is_empty()).then_some(&init[..]);
         let t = timing(init, &media).unwrap();
-        assert!(t.duration > 0 && t.start.is_some());
+        assert!(t.duration_units > 0 && t.start_units.is_some());
     }
 }

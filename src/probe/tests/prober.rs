@@ -273,8 +273,8 @@ fn converted_durations_add_up_to_the_converted_total() {
                     track_id: 1,
                     kind: fmp4::TrackKind::Video,
                     timescale,
-                    start: Some(w[0]),
-                    duration: w[1] - w[0],
+                    start_units: Some(w[0]),
+                    duration_units: w[1] - w[0],
                     fragments: 1,
                 })
             })
