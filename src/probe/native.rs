@@ -16,6 +16,10 @@ use super::{ByteRange, SegmentInput};
 /// Bytes read from the head of a segment to find its first PTS.
 pub const HEAD_BYTES: u64 = 64 * 1024;
 
+/// Bytes read first from a file named like fMP4: enough for the first
+/// fragment header of most segments.
+const SNIFF_BYTES: u64 = 4 * 1024;
+
 /// Largest segment read whole to time it (a 10 s segment at 80 Mbit/s is
 /// 100 MB), and largest init section.
 pub const MAX_SEGMENT_BYTES: u64 = 256 << 20;
@@ -36,6 +40,8 @@ struct RangeReader {
     start: u64,
     /// Length of the range.
     len: u64,
+    /// Position of the file, relative to the range.
+    cursor: u64,
 }
 
 fn read_err(e: std::io::Error) -> String {
@@ -59,21 +65,40 @@ impl RangeReader {
                 (r.offset, r.length)
             }
         };
-        Ok(RangeReader { file, start, len })
+        let mut r = RangeReader {
+            file,
+            start,
+            len,
+            cursor: 0,
+        };
+        if start > 0 {
+            r.file.seek(SeekFrom::Start(start)).map_err(read_err)?;
+        }
+        Ok(r)
     }
 
     /// Up to `max` bytes from `pos` (relative to the range) to its end.
     fn read(&mut self, pos: u64, max: u64) -> Result<Vec<u8>, String> {
-        let n = max.min(self.len.saturating_sub(pos));
-        self.file
-            .seek(SeekFrom::Start(self.start + pos))
-            .map_err(read_err)?;
-        let mut buf = Vec::with_capacity(n as usize);
-        (&mut self.file)
-            .take(n)
-            .read_to_end(&mut buf)
-            .map_err(read_err)?;
+        let mut buf = Vec::new();
+        self.read_into(&mut buf, pos, max)?;
         Ok(buf)
+    }
+
+    /// [`RangeReader::read`], appending to `buf`.
+    fn read_into(&mut self, buf: &mut Vec<u8>, pos: u64, max: u64) -> Result<(), String> {
+        let n = max.min(self.len.saturating_sub(pos));
+        if pos != self.cursor {
+            self.file
+                .seek(SeekFrom::Start(self.start + pos))
+                .map_err(read_err)?;
+        }
+        buf.reserve_exact(n as usize);
+        let got = (&mut self.file)
+            .take(n)
+            .read_to_end(buf)
+            .map_err(read_err)?;
+        self.cursor = pos + got as u64;
+        Ok(())
     }
 }
 
@@ -117,9 +142,18 @@ pub fn scan_segment(
     depth: Depth,
 ) -> Result<Timing, String> {
     let mut r = RangeReader::open(&seg.path, seg.byte_range)?;
-    let head = r.read(0, HEAD_BYTES)?;
+    // The bytes decide the container. The name only sizes the first read:
+    // fMP4 needs its box headers, not the head of its `mdat`; MPEG-TS its
+    // head in one read.
+    let first = if looks_like_mp4_name(&seg.path) {
+        SNIFF_BYTES
+    } else {
+        HEAD_BYTES
+    };
+    let mut head = Vec::with_capacity(HEAD_BYTES.min(r.len) as usize);
+    r.read_into(&mut head, 0, first)?;
     if fmp4::looks_like_mp4(&head) {
-        let boxes = timing_boxes(&mut r, &head)?;
+        let boxes = timing_boxes(&mut r, head)?;
         return fmp4::timing(init, &boxes)
             .map(Timing::Fmp4)
             .map_err(|e| e.to_string());
@@ -133,6 +167,8 @@ pub fn scan_segment(
         };
         timing.map(Timing::Ts).map_err(|e| e.to_string())
     };
+    let sniffed = head.len() as u64;
+    r.read_into(&mut head, sniffed, HEAD_BYTES - sniffed)?;
     let head_len = head.len() as u64;
     if head_len >= r.len {
         return scan(&head);
@@ -151,23 +187,47 @@ pub fn scan_segment(
         ));
     }
     let mut all = head;
-    all.extend(r.read(head_len, r.len - head_len)?);
+    r.read_into(&mut all, head_len, r.len - head_len)?;
     scan(&all)
+}
+
+/// Whether a file name ends like an ISO BMFF one (`.mp4`, `.m4s`, `.cmfv`…).
+fn looks_like_mp4_name(path: &Path) -> bool {
+    let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("");
+    [
+        "mp4", "m4s", "m4a", "m4v", "cmfv", "cmfa", "cmft", "cmf", "mp4a", "mp4v",
+    ]
+    .iter()
+    .any(|e| ext.eq_ignore_ascii_case(e))
 }
 
 /// The top-level boxes of an ISO BMFF range that carry timing
 /// ([`fmp4::NEEDED_BOXES`]), one after another; every other box is skipped
-/// with a seek. A box header that makes no sense is kept as it is, so that
-/// the reader reports it.
-fn timing_boxes(r: &mut RangeReader, head: &[u8]) -> Result<Vec<u8>, String> {
+/// with a seek. Box headers are read through a window of [`SNIFF_BYTES`],
+/// so a file of many tiny boxes costs one read per window, not per box. A
+/// box header that makes no sense is kept as it is, so that the reader
+/// reports it.
+fn timing_boxes(r: &mut RangeReader, head: Vec<u8>) -> Result<Vec<u8>, String> {
     let mut out = Vec::new();
+    // Bytes of the range from `window_pos` on.
+    let (mut window, mut window_pos) = (head, 0u64);
     let mut pos: u64 = 0;
     while pos + 8 <= r.len {
-        let header = match head.get(pos as usize..) {
-            Some(h) if h.len() >= 16 || pos + h.len() as u64 >= r.len => {
-                h[..h.len().min(16)].to_vec()
+        let range_len = r.len;
+        // Bytes `pos..pos + n` (to the end of the range at most), when the window holds them.
+        let in_window = |window: &[u8], window_pos: u64, n: u64| {
+            let end = pos.saturating_add(n).min(range_len);
+            let from = usize::try_from(pos.checked_sub(window_pos)?).ok()?;
+            let to = usize::try_from(end - window_pos).ok()?;
+            window.get(from..to).map(<[u8]>::to_vec)
+        };
+        let header = match in_window(&window, window_pos, 16) {
+            Some(h) => h,
+            None => {
+                window = r.read(pos, SNIFF_BYTES)?;
+                window_pos = pos;
+                window[..window.len().min(16)].to_vec()
             }
-            _ => r.read(pos, 16)?,
         };
         let (Some(size), Some(kind)) = (header.get(..4), header.get(4..8)) else {
             break;
@@ -193,9 +253,9 @@ fn timing_boxes(r: &mut RangeReader, head: &[u8]) -> Result<Vec<u8>, String> {
                     MAX_SEGMENT_BYTES >> 20
                 ));
             }
-            match head.get(pos as usize..).filter(|h| h.len() as u64 >= size) {
-                Some(h) => out.extend_from_slice(&h[..size as usize]),
-                None => out.extend(r.read(pos, size)?),
+            match in_window(&window, window_pos, size) {
+                Some(b) => out.extend(b),
+                None => r.read_into(&mut out, pos, size)?,
             }
         }
         pos = pos.saturating_add(size);
@@ -216,3 +276,7 @@ pub fn scan_file(path: &Path, depth: Depth) -> Result<TsTiming, String> {
         Timing::Fmp4(_) => Err("an fMP4 segment, not MPEG-TS".into()),
     }
 }
+
+#[cfg(test)]
+#[path = "tests/native.rs"]
+mod tests;
