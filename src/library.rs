@@ -521,7 +521,13 @@ impl Library {
         let failed_now: Vec<(Arc<Slot>, u64)> = self
             .slots()
             .into_iter()
-            .filter(|slot| slot.failed_fingerprint.lock().ok().and_then(|f| *f).is_some())
+            .filter(|slot| {
+                slot.failed_fingerprint
+                    .lock()
+                    .ok()
+                    .and_then(|f| *f)
+                    .is_some()
+            })
             .map(|slot| {
                 let print = fingerprint(&self.config.root.join(&slot.name));
                 (slot, print)

@@ -565,7 +565,7 @@ pub fn fmp4_restamp_plan(
         let timing = fmp4::scan(&init, &media)
             .map_err(|e| SourceError::new(&path, format!("timestamps cannot be rewritten: {e}")))?;
         let start = timing
-            .start
+            .start_units
             .ok_or_else(|| SourceError::new(&path, "no tfdt: timestamps cannot be rewritten"))?;
         let plan = plan.get_or_insert_with(|| crate::restamp::fmp4::Fmp4Plan {
             tracks: init.tracks.iter().map(|t| (t.id, t.timescale)).collect(),

@@ -800,7 +800,10 @@ async fn faults_from_the_url() {
     }
     // Never ahead of the live playlist; caught up with it outside the fault…
     assert!(pairs.iter().all(|(s, l)| s <= l), "{pairs:?}");
-    assert!(pairs.iter().filter(|(s, l)| s == l).count() >= 15, "{pairs:?}");
+    assert!(
+        pairs.iter().filter(|(s, l)| s == l).count() >= 15,
+        "{pairs:?}"
+    );
     // …and frozen for whole 10 s stretches while the live one moves on.
     let frozen = pairs
         .windows(10)
@@ -1141,7 +1144,7 @@ async fn continuous_timestamps_for_fmp4() {
         let res = get(&app, &format!("{base}/{}", seg.uri)).await;
         assert_eq!(res.status(), 200, "{}", seg.uri);
         let t = fmp4::scan(&init, res.body()).unwrap();
-        let start = t.start.unwrap();
+        let start = t.start_units.unwrap();
         if let Some((before, duration, timescale)) = previous {
             let want = (duration * f64::from(timescale)).round() as i64;
             let step = start as i64 - before as i64;
