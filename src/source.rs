@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use m3u8_rs::{MasterPlaylist, MediaPlaylist, Playlist};
 
-use crate::probe::{ByteRange, InitSection, SegmentInput};
+use crate::probe::{Aes128, ByteRange, InitSection, SegmentInput};
 use crate::ticks::from_secs;
 
 /// A problem with one source file.
@@ -175,10 +175,15 @@ pub fn segment_inputs(
         Ok(root.join(resolve_uri(root, base, uri, playlist_path)?))
     };
     let mut init: Option<InitSection> = None;
+    // The AES-128 key in force: (key, explicit IV).
+    let mut key: Option<([u8; 16], Option<[u8; 16]>)> = None;
     // The previous segment's file and the end of its sub-range.
     let mut previous: Option<(&str, u64)> = None;
     let mut inputs = Vec::with_capacity(pl.segments.len());
-    for s in &pl.segments {
+    for (i, s) in pl.segments.iter().enumerate() {
+        if let Some(k) = &s.key {
+            key = aes128_key(k, &file, playlist_path);
+        }
         if let Some(map) = &s.map {
             init = Some(InitSection {
                 path: file(&map.uri)?,
@@ -209,9 +214,54 @@ pub fn segment_inputs(
             discontinuity: s.discontinuity,
             byte_range,
             init: init.clone(),
+            aes128: key.map(|(key, iv)| Aes128 {
+                key,
+                iv: iv.unwrap_or_else(|| (u128::from(pl.media_sequence) + i as u128).to_be_bytes()),
+            }),
         });
     }
     Ok(inputs)
+}
+
+/// The key and explicit IV of an `EXT-X-KEY:METHOD=AES-128` whose key is a
+/// local file; `None` for other methods, or (logged) a key that cannot be read.
+fn aes128_key(
+    key: &m3u8_rs::Key,
+    file: impl Fn(&str) -> Result<PathBuf, SourceError>,
+    playlist: &Path,
+) -> Option<([u8; 16], Option<[u8; 16]>)> {
+    if key.method.to_string() != "AES-128" {
+        return None;
+    }
+    let uri = key.uri.as_deref()?;
+    if uri.contains("://") || uri.starts_with("data:") || uri.starts_with("skd:") {
+        return None;
+    }
+    let path = match file(uri) {
+        Ok(p) => p,
+        Err(e) => {
+            tracing::warn!("{e}: encrypted segments will not be measured natively");
+            return None;
+        }
+    };
+    let bytes = match std::fs::read(&path) {
+        Ok(b) if b.len() == 16 => b,
+        Ok(b) => {
+            tracing::warn!(file = %path.display(), listed_in = %playlist.display(), "an AES-128 key has 16 bytes, this one {}", b.len());
+            return None;
+        }
+        Err(e) => {
+            tracing::warn!(file = %path.display(), listed_in = %playlist.display(), "cannot read the AES-128 key: {e}");
+            return None;
+        }
+    };
+    let iv = key.iv.as_deref().and_then(|iv| {
+        let hex = iv.strip_prefix("0x").or_else(|| iv.strip_prefix("0X"))?;
+        u128::from_str_radix(hex, 16).ok().map(u128::to_be_bytes)
+    });
+    let mut k = [0u8; 16];
+    k.copy_from_slice(&bytes);
+    Some((k, iv))
 }
 
 /// `a/./b/../c` → `a/c`; `None` when the path leaves its base or is absolute.

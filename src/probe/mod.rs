@@ -103,6 +103,41 @@ pub struct SegmentInput {
     /// `EXT-X-MAP` in force for this segment: the init segment of fMP4
     /// (or PAT/PMT of MPEG-TS), put in front of the segment's bytes.
     pub init: Option<InitSection>,
+    /// `EXT-X-KEY:METHOD=AES-128` in force, with its key read from disk:
+    /// the segment is decrypted before it is measured.
+    pub aes128: Option<Aes128>,
+}
+
+/// An AES-128 (CBC, PKCS#7) key and IV of one segment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Aes128 {
+    /// The 16-byte key.
+    pub key: [u8; 16],
+    /// The IV: explicit, or the media sequence number (RFC 8216 5.2).
+    pub iv: [u8; 16],
+}
+
+impl Aes128 {
+    /// `data` decrypted (padding removed when it is well-formed; a cut
+    /// head is decrypted as far as whole blocks go).
+    pub fn decrypt(&self, data: &[u8]) -> Vec<u8> {
+        use aes::cipher::{BlockDecryptMut, KeyIvInit, generic_array::GenericArray};
+        let mut out = data[..data.len() - data.len() % 16].to_vec();
+        let mut cipher = cbc::Decryptor::<aes::Aes128>::new(&self.key.into(), &self.iv.into());
+        for block in out.chunks_exact_mut(16) {
+            cipher.decrypt_block_mut(GenericArray::from_mut_slice(block));
+        }
+        if let Some(&pad) = out.last()
+            && (1..=16).contains(&pad)
+            && out.len() >= usize::from(pad)
+            && out[out.len() - usize::from(pad)..]
+                .iter()
+                .all(|&b| b == pad)
+        {
+            out.truncate(out.len() - usize::from(pad));
+        }
+        out
+    }
 }
 
 /// A native duration on the segment's own clock, before its conversion to ticks.

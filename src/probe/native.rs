@@ -141,6 +141,19 @@ pub fn scan_segment(
     init: Option<&[u8]>,
     depth: Depth,
 ) -> Result<Timing, String> {
+    if let Some(key) = &seg.aes128 {
+        // Encrypted: the whole segment, decrypted, then timed from memory.
+        let clear = key.decrypt(&read_segment(seg, None)?);
+        if fmp4::looks_like_mp4(&clear) {
+            return fmp4::timing(init, &clear)
+                .map(Timing::Fmp4)
+                .map_err(|e| e.to_string());
+        }
+        let ts_init = init.filter(|i| i.first() == Some(&0x47)).unwrap_or(&[]);
+        return ts::scan(&[ts_init, &clear].concat(), depth)
+            .map(Timing::Ts)
+            .map_err(|e| format!("after AES-128 decryption: {e}"));
+    }
     let mut r = RangeReader::open(&seg.path, seg.byte_range)?;
     // The bytes decide the container. The name only sizes the first read:
     // fMP4 needs its box headers, not the head of its `mdat`; MPEG-TS its

@@ -1215,3 +1215,75 @@ async fn subtitles_cut_differently_share_the_clock() {
     assert_eq!(header(&vtt, "content-type"), "text/vtt");
     assert!(body(&vtt).contains("X-TIMESTAMP-MAP=MPEGTS:126000"));
 }
+
+/// AES-128-CBC with PKCS#7 padding, as `-hls_key_info_file` writes segments.
+fn aes128_encrypt(key: &[u8; 16], iv: [u8; 16], data: &[u8]) -> Vec<u8> {
+    use aes::cipher::{BlockEncrypt, KeyInit, generic_array::GenericArray};
+    let cipher = aes::Aes128::new(key.into());
+    let pad = 16 - data.len() % 16;
+    let mut buf = data.to_vec();
+    buf.extend(std::iter::repeat_n(pad as u8, pad));
+    let mut chain = iv;
+    for block in buf.chunks_exact_mut(16) {
+        for (b, c) in block.iter_mut().zip(chain) {
+            *b ^= c;
+        }
+        cipher.encrypt_block(GenericArray::from_mut_slice(block));
+        chain.copy_from_slice(block);
+    }
+    buf
+}
+
+#[tokio::test]
+async fn aes128_segments_are_measured_natively() {
+    let key = [0x5au8; 16];
+    let (app, _) = app("aes-native", |root| {
+        for (name, explicit_iv) in [("implied", false), ("explicit", true)] {
+            make_stream(root, name, &["v"], "av25");
+            let dir = root.join(name).join("v");
+            std::fs::write(dir.join("key.bin"), key).unwrap();
+            let iv_attr = if explicit_iv {
+                ",IV=0x000102030405060708090a0b0c0d0e0f"
+            } else {
+                ""
+            };
+            for i in 0..5u128 {
+                let path = dir.join(format!("seg_{i:03}.ts"));
+                let iv = if explicit_iv {
+                    0x000102030405060708090a0b0c0d0e0fu128.to_be_bytes()
+                } else {
+                    (3 + i).to_be_bytes()
+                };
+                let clear = std::fs::read(&path).unwrap();
+                std::fs::write(&path, aes128_encrypt(&key, iv, &clear)).unwrap();
+            }
+            let playlist = dir.join("index.m3u8");
+            let text = std::fs::read_to_string(&playlist).unwrap().replace(
+                "#EXT-X-MEDIA-SEQUENCE:0\n",
+                &format!(
+                    "#EXT-X-MEDIA-SEQUENCE:3\n#EXT-X-KEY:METHOD=AES-128,URI=\"key.bin\"{iv_attr}\n"
+                ),
+            );
+            std::fs::write(&playlist, text).unwrap();
+        }
+    })
+    .await;
+    let expected: Vec<u64> = crate::util::expected("av25")
+        .iter()
+        .map(|e| e.ticks)
+        .collect();
+    for name in ["implied", "explicit"] {
+        let state: serde_json::Value =
+            serde_json::from_slice(get(&app, &format!("/{name}.json")).await.body()).unwrap();
+        assert_eq!(state["state"], "ready", "{state}");
+        let segments = state["tracks"][0]["segments"].as_array().unwrap();
+        for (seg, ticks) in segments.iter().zip(&expected) {
+            assert_eq!(seg["method"], "native", "{name}: {seg}");
+            let measured = (seg["duration"].as_f64().unwrap() * 90_000.0).round() as u64;
+            assert!(
+                measured.abs_diff(*ticks) <= 1,
+                "{name}: {measured} vs {ticks}"
+            );
+        }
+    }
+}
