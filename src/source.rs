@@ -182,7 +182,7 @@ pub fn segment_inputs(
     let mut inputs = Vec::with_capacity(pl.segments.len());
     for (i, s) in pl.segments.iter().enumerate() {
         if let Some(k) = &s.key {
-            key = aes128_key(k, &file, playlist_path);
+            key = aes128_key(k, file, playlist_path);
         }
         if let Some(map) = &s.map {
             init = Some(InitSection {
