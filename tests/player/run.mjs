@@ -14,6 +14,7 @@ import path from 'node:path';
 import * as L from './lib.mjs';
 import { PLAY_SECONDS, sleep } from './lib.mjs';
 import { fault404, faultSlow, faultStale } from './faults.mjs';
+import { ffmpegContinuous } from './continuous.mjs';
 
 /** hls.js for PLAY_SECONDS with two forced switches; `stopServerAt` kills the server then. */
 async function hlsjs({ killAt = null, src = '/loop.m3u8', name = 'hls.js' } = {}) {
@@ -165,6 +166,9 @@ const scenarios = [
   { key: 'fault-stale-killed', seconds: 46, run: killed(faultStale, 46) },
   { key: 'fault-slow', seconds: 30, run: () => faultSlow() },
   { key: 'fault-slow-killed', seconds: 30, run: killed(faultSlow, 30) },
+  { key: 'continuous-ffmpeg', seconds: 60, run: () => ffmpegContinuous() },
+  { key: 'continuous-ffmpeg-killed', seconds: 60, run: killed(ffmpegContinuous, 36) },
+  { key: 'continuous-hlsjs', seconds: PLAY_SECONDS, run: () => hlsjs({ src: '/ts=continuous/loop.m3u8', name: 'hls.js, ts=continuous' }) },
 ];
 
 /** Runs `jobs` with at most `limit` at once; `onDone` sees each result as it comes. */
