@@ -1,7 +1,8 @@
 // What every test page records, whatever plays: an event log and time
 // samples of the <video id="v">, read back by run.mjs. A player adapter may
 // set window.playheadDate() (ms since the epoch of the frame at the playhead,
-// from EXT-X-PROGRAM-DATE-TIME) and window.playerState() (extra sample fields).
+// from EXT-X-PROGRAM-DATE-TIME) and window.playheadDsn() (the discontinuity
+// sequence number of the segment at the playhead); samples carry both.
 window.t0 = performance.now();
 window.events = [];
 window.samples = [];
@@ -14,6 +15,8 @@ for (const e of ['playing', 'waiting', 'stalled', 'seeking', 'seeked', 'error', 
 setInterval(() => {
   const q = video.getVideoPlaybackQuality ? video.getVideoPlaybackQuality() : {};
   let pdt = null;
+  let dsn = null;
   try { pdt = window.playheadDate ? window.playheadDate() : null; } catch {}
-  window.samples.push({ t: ms(), time: video.currentTime, pdt, dropped: q.droppedVideoFrames || 0, total: q.totalVideoFrames || 0 });
+  try { dsn = window.playheadDsn ? window.playheadDsn() : null; } catch {}
+  window.samples.push({ t: ms(), time: video.currentTime, pdt, dsn, dropped: q.droppedVideoFrames || 0, total: q.totalVideoFrames || 0 });
 }, 250);

@@ -15,6 +15,7 @@ import * as L from './lib.mjs';
 import { PLAY_SECONDS, sleep } from './lib.mjs';
 import { fault404, faultSlow, faultStale } from './faults.mjs';
 import { ffmpegContinuous } from './continuous.mjs';
+import { shaka, videojs } from './clients.mjs';
 
 /** hls.js for PLAY_SECONDS with two forced switches; `stopServerAt` kills the server then. */
 async function hlsjs({ killAt = null, src = '/loop.m3u8', name = 'hls.js' } = {}) {
@@ -168,6 +169,10 @@ const scenarios = [
   { key: 'fault-slow-killed', seconds: 30, run: killed(faultSlow, 30) },
   { key: 'continuous-ffmpeg', seconds: 60, run: () => ffmpegContinuous() },
   { key: 'continuous-ffmpeg-killed', seconds: 60, run: killed(ffmpegContinuous, 36) },
+  { key: 'shaka', seconds: PLAY_SECONDS, run: () => shaka() },
+  { key: 'shaka-killed', seconds: PLAY_SECONDS, run: killed(shaka, PLAY_SECONDS) },
+  { key: 'videojs', seconds: PLAY_SECONDS, run: () => videojs() },
+  { key: 'videojs-killed', seconds: PLAY_SECONDS, run: killed(videojs, PLAY_SECONDS) },
   { key: 'continuous-hlsjs', seconds: PLAY_SECONDS, run: () => hlsjs({ src: '/ts=continuous/loop.m3u8', name: 'hls.js, ts=continuous' }) },
 ];
 
