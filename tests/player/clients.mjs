@@ -130,3 +130,79 @@ export function videojs({ killAt = null } = {}) {
     },
   });
 }
+
+/**
+ * GStreamer playbin3 (hlsdemux2) into clock-synced fakesinks, its position
+ * queried twice a second, max-bitrate capped below the middle variant at
+ * 45 % (a forced switch to the low variant), through a recording proxy.
+ */
+export async function gstreamer({ killAt = null } = {}) {
+  const server = await L.startPseudolive();
+  const proxy = await L.startRecordingProxy(server.base);
+  const capAt = PLAY_SECONDS * 0.45;
+  try {
+    const src = `${proxy.base}/start=${Math.floor(Date.now() / 1000)}/loop.m3u8`;
+    const [out] = await Promise.all([
+      L.run('timeout', ['-k', '5', String(PLAY_SECONDS + 30), '/usr/bin/python3', path.join(L.here, 'gst-play.py'), src, String(PLAY_SECONDS), String(capAt), '150000']),
+      L.playFor(killAt === null ? 0 : killAt + 1, { proc: server.proc, killAt }),
+    ]);
+    const events = out.stdout.split('\n').filter(Boolean).map((l) => {
+      try {
+        return JSON.parse(l);
+      } catch {
+        return { kind: 'stdout', line: l };
+      }
+    });
+    events.push({ kind: 'exit', code: out.code, stderr: out.stderr.slice(-2000) });
+    const fails = [];
+    if (out.code !== 0) fails.push(`gst-play.py exited ${out.code}${out.code === 124 ? ' (timeout)' : ''}`);
+    for (const e of events.filter((e) => e.kind === 'error')) fails.push(`error: ${e.message} ${e.debug}`);
+    const demuxer = events.find((e) => e.kind === 'demuxer');
+    if (!demuxer || demuxer.name !== 'hlsdemux2') fails.push(`demuxer ${demuxer && demuxer.name}, want hlsdemux2`);
+    const playing = events.find((e) => e.kind === 'state' && e.state === 'playing');
+    const positions = events.filter((e) => e.kind === 'position' && e.pos !== null && playing && e.t >= playing.t);
+    let summary = '';
+    if (!playing) fails.push('never PLAYING');
+    if (positions.length < 2) fails.push('no position while playing');
+    else {
+      const first = positions[0];
+      const last = positions[positions.length - 1];
+      const wall = (last.t - first.t) / 1000;
+      const advanced = last.pos - first.pos;
+      if (wall < 40) fails.push(`positions over ${wall.toFixed(1)} s of wall time (want ≥ 40)`);
+      if (advanced < 0.9 * wall) fails.push(`position advanced ${advanced.toFixed(1)} s in ${wall.toFixed(1)} s of wall time`);
+      for (let i = 1; i < positions.length; i++) {
+        const dp = positions[i].pos - positions[i - 1].pos;
+        const dw = (positions[i].t - positions[i - 1].t) / 1000;
+        if (dp < -0.01 || dp > dw + 1) {
+          fails.push(`position jumped by ${dp.toFixed(2)} s in ${dw.toFixed(2)} s at ${positions[i].t} ms`);
+          break;
+        }
+      }
+      summary = `position advanced ${advanced.toFixed(1)} s in ${wall.toFixed(1)} s`;
+    }
+    const rebuffers = events.filter((e) => e.kind === 'buffering' && e.percent < 100 && playing && e.t > playing.t);
+    if (rebuffers.length) fails.push(`${rebuffers.length} rebuffers after PLAYING (first at ${rebuffers[0].t} ms)`);
+    // The proxy's clock started before gst-play.py's: compare on the proxy's.
+    const segs = proxy.log.filter((n) => L.variantOf(n.url));
+    const wraps = L.loopWraps(segs.map((n) => n.url));
+    if (wraps < 2) fails.push(`the segments fetched crossed ${wraps} loop points (want ≥ 2)`);
+    const bad = segs.filter((n) => n.status !== 200);
+    if (bad.length) fails.push(`${bad.length} segment requests failed (first: ${bad[0].status} ${bad[0].url})`);
+    const capped = events.find((e) => e.kind === 'capped');
+    if (!capped) fails.push('max-bitrate never capped');
+    else {
+      const capT = capAt * 1000;
+      const low = segs.filter((n) => n.t > capT && L.variantOf(n.url) === 'low');
+      const high = segs.filter((n) => n.t > capT + 4000 && L.variantOf(n.url) !== 'low');
+      if (low.length < 3) fails.push(`${low.length} segments of the low variant fetched after capping max-bitrate`);
+      if (high.length) fails.push(`${high.length} segments of other variants still fetched 4 s after capping (${high[0].url})`);
+    }
+    const order = segs.map((n) => L.variantOf(n.url)).filter((v, i, all) => i === 0 || v !== all[i - 1]);
+    summary += `, ${wraps} loop points crossed in the segments fetched, variants fetched ${order.join(' → ')}`;
+    return { name: 'GStreamer playbin3 (hlsdemux2)', fails, events, net: proxy.log, summary };
+  } finally {
+    proxy.server.close();
+    server.proc.kill();
+  }
+}

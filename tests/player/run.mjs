@@ -15,7 +15,7 @@ import * as L from './lib.mjs';
 import { PLAY_SECONDS, sleep } from './lib.mjs';
 import { fault404, faultSlow, faultStale } from './faults.mjs';
 import { ffmpegContinuous } from './continuous.mjs';
-import { shaka, videojs } from './clients.mjs';
+import { gstreamer, shaka, videojs } from './clients.mjs';
 
 /** hls.js for PLAY_SECONDS with two forced switches; `stopServerAt` kills the server then. */
 async function hlsjs({ killAt = null, src = '/loop.m3u8', name = 'hls.js' } = {}) {
@@ -173,6 +173,8 @@ const scenarios = [
   { key: 'shaka-killed', seconds: PLAY_SECONDS, run: killed(shaka, PLAY_SECONDS) },
   { key: 'videojs', seconds: PLAY_SECONDS, run: () => videojs() },
   { key: 'videojs-killed', seconds: PLAY_SECONDS, run: killed(videojs, PLAY_SECONDS) },
+  { key: 'gstreamer', seconds: PLAY_SECONDS, run: () => gstreamer() },
+  { key: 'gstreamer-killed', seconds: PLAY_SECONDS, run: killed(gstreamer, PLAY_SECONDS) },
   { key: 'continuous-hlsjs', seconds: PLAY_SECONDS, run: () => hlsjs({ src: '/ts=continuous/loop.m3u8', name: 'hls.js, ts=continuous' }) },
 ];
 
