@@ -17,7 +17,7 @@ import { fault404, faultSlow, faultStale } from './faults.mjs';
 import { ffmpegContinuous } from './continuous.mjs';
 import { gstreamer, shaka, videojs } from './clients.mjs';
 
-/** hls.js for PLAY_SECONDS with two forced switches; `stopServerAt` kills the server then. */
+/** hls.js for PLAY_SECONDS with two forced switches; `killAt` (s) kills the server then. */
 async function hlsjs({ killAt = null, src = '/loop.m3u8', name = 'hls.js' } = {}) {
   return L.withBrowser(async ({ server, page, browser }) => {
     const tab = await L.openPlayer(browser, page.url, 'startHls', `${server.base}${src}`);
