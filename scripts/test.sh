@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # All of pseudolive's tests: format, lints, unit and behaviour tests, then
-# real players (hls.js and Chromium's own HLS player in headless Chromium,
-# ffmpeg, hls.js through nginx in front of two replicas) against the release
-# binary. Installs what it needs on a fresh
-# machine (apt packages when running as root, npm ci). Exits non-zero on any
-# failure. SKIP_PLAYERS=1 skips the player suite.
+# real players (hls.js, Chromium's own HLS player, Shaka Player and video.js
+# in headless Chromium, ffmpeg, GStreamer, hls.js through nginx in front of
+# two replicas and against injected faults) against the release binary.
+# Installs what it needs on a fresh machine (apt packages when running as
+# root, npm ci). Exits non-zero on any failure. SKIP_PLAYERS=1 skips the
+# player suite.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -14,6 +15,23 @@ need() {
   for pair in "$@"; do
     local cmd=${pair%%:*} pkg=${pair#*:}
     command -v "$cmd" >/dev/null || [ -x "/usr/sbin/$cmd" ] || missing+=($pkg)
+  done
+  if [ ${#missing[@]} -gt 0 ]; then
+    if [ "$(id -u)" = 0 ]; then
+      apt-get update -qq
+      DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+    else
+      echo "missing: ${missing[*]} (install them, or run as root to have them installed)" >&2
+      exit 1
+    fi
+  fi
+}
+
+# Installs Debian packages (as root) that are not installed.
+need_pkgs() {
+  local missing=()
+  for pkg in "$@"; do
+    dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'ok installed' || missing+=("$pkg")
   done
   if [ ${#missing[@]} -gt 0 ]; then
     if [ "$(id -u)" = 0 ]; then
@@ -45,10 +63,12 @@ if [ "${SKIP_PLAYERS:-0}" = 1 ]; then
 fi
 
 echo "== players: dependencies"
-need chromium:chromium ffmpeg:ffmpeg node:"nodejs npm" nginx:nginx
+need chromium:chromium ffmpeg:ffmpeg node:"nodejs npm" nginx:nginx gst-launch-1.0:gstreamer1.0-tools
+# GStreamer's HLS client (hlsdemux2) and decoders, driven from Debian's python3.
+need_pkgs gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad gstreamer1.0-libav python3-gst-1.0
 (cd tests/player && npm ci --no-audit --no-fund --loglevel=error)
 cargo build --release --quiet
 
 echo "== players"
-timeout -k 10 420 node tests/player/run.mjs
+timeout -k 10 900 node tests/player/run.mjs
 timeout -k 10 120 node tests/player/page.mjs

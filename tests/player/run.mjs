@@ -1,191 +1,39 @@
-// Real players against a running pseudolive: hls.js and Chromium's own HLS
-// player in headless Chromium, ffmpeg as an HLS client, and hls.js through an
-// nginx load balancer and cache in front of two replicas. A negative
-// control checks that the same harness fails when the server stops mid-play.
+// Real players against a running pseudolive: hls.js, Chromium's own HLS
+// player, Shaka Player and video.js in headless Chromium, ffmpeg and
+// GStreamer as HLS clients, hls.js through an nginx load balancer and cache
+// in front of two replicas, and hls.js against injected faults. Negative
+// controls check that each harness fails when the server stops mid-play.
+// Independent scenarios run side by side (PLAYER_JOBS at once).
 //
-// Usage: node run.mjs [hlsjs] [native] [ffmpeg] [cdn] [negative]   (default: all)
+// Usage: node run.mjs [KEY...]   (default: all; `node run.mjs list` names them)
 // Env: PSEUDOLIVE_BIN (default ../../target/release/pseudolive),
-//      CHROMIUM (default /usr/bin/chromium), PLAY_SECONDS (default 50).
-import { spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import os from 'node:os';
-import http from 'node:http';
-import net from 'node:net';
+//      CHROMIUM (default /usr/bin/chromium), PLAY_SECONDS (default 50),
+//      PLAYER_JOBS (scenarios at once, default 4).
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { chromium } from 'playwright-core';
+import * as L from './lib.mjs';
+import { PLAY_SECONDS, sleep } from './lib.mjs';
+import { fault404, faultSlow, faultStale } from './faults.mjs';
+import { ffmpegContinuous } from './continuous.mjs';
+import { gstreamer, shaka, videojs } from './clients.mjs';
 
-const here = path.dirname(fileURLToPath(import.meta.url));
-const BIN = process.env.PSEUDOLIVE_BIN || path.join(here, '../../target/release/pseudolive');
-const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
-const NGINX = process.env.NGINX || '/usr/sbin/nginx';
-const PLAY_SECONDS = Number(process.env.PLAY_SECONDS || 50);
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-
-// Every server started here dies with this process, whatever happens.
-const children = new Set();
-process.on('exit', () => children.forEach((c) => c.kill('SIGKILL')));
-
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address();
-      s.close(() => resolve(port));
+/** hls.js for PLAY_SECONDS with two forced switches; `killAt` (s) kills the server then. */
+async function hlsjs({ killAt = null, src = '/loop.m3u8', name = 'hls.js' } = {}) {
+  return L.withBrowser(async ({ server, page, browser }) => {
+    const tab = await L.openPlayer(browser, page.url, 'startHls', `${server.base}${src}`);
+    const forceNext = () => tab.evaluate(() => {
+      const next = (window.hls.currentLevel + 1) % window.hls.levels.length;
+      window.hls.nextLevel = next;
+      return next;
     });
-    s.on('error', reject);
-  });
-}
-
-async function startPseudolive(extra = [], fixedPort = null) {
-  const port = fixedPort || (await freePort());
-  const proc = spawn(BIN, ['127.0.0.1', String(port), '--static', path.join(here, 'static'), '--log-level', 'warn', ...extra], {
-    stdio: ['ignore', 'inherit', 'inherit'],
-  });
-  children.add(proc);
-  const base = `http://127.0.0.1:${port}`;
-  for (let i = 0; i < 200; i++) {
-    try {
-      const res = await fetch(`${base}/streams.json`);
-      const streams = await res.json();
-      if (streams.every((s) => s.state === 'ready')) return { proc, base, port };
-    } catch {}
-    await sleep(50);
-  }
-  proc.kill();
-  throw new Error('pseudolive did not become ready');
-}
-
-/** The test page, served from another origin than the stream. */
-async function startPageServer() {
-  const port = await freePort();
-  const files = {
-    '/page.html': ['text/html', readFileSync(path.join(here, 'page.html'))],
-    '/hls.js': ['text/javascript', readFileSync(path.join(here, 'node_modules/hls.js/dist/hls.min.js'))],
-  };
-  const server = http.createServer((req, res) => {
-    const f = files[req.url.split('?')[0]];
-    if (!f) return res.writeHead(404).end();
-    res.writeHead(200, { 'content-type': f[0] }).end(f[1]);
-  });
-  await new Promise((r) => server.listen(port, '127.0.0.1', r));
-  return { server, url: `http://127.0.0.1:${port}/page.html` };
-}
-
-async function launch() {
-  return chromium.launch({
-    executablePath: CHROMIUM,
-    args: [
-      '--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-      '--disable-background-networking', '--disable-component-update', '--disable-sync',
-      '--autoplay-policy=no-user-gesture-required',
-    ],
-    // playwright gives each launch a fresh, empty profile directory.
-  });
-}
-
-/** A new tab on the test page, playing `src` with `starter` (startHls or startNative). */
-async function openPlayer(browser, pageUrl, starter, src) {
-  const tab = await browser.newPage();
-  await tab.goto(pageUrl);
-  await tab.evaluate(([fn, s]) => window[fn](s), [starter, src]);
-  return tab;
-}
-
-/** Media time and wall time (s) advanced between the first sample at or after `fromMs` and the last. */
-function progress(samples, fromMs) {
-  const after = samples.filter((s) => s.t >= fromMs);
-  if (after.length === 0) return { after, played: 0, wall: 0 };
-  const first = after[0];
-  const last = after[after.length - 1];
-  return { after, played: last.time - first.time, wall: (last.t - first.t) / 1000 };
-}
-
-/** Checks a play-through; returns the list of failures (empty = pass). */
-function judgeHls(events, samples, wallSeconds) {
-  const fails = [];
-  const of = (kind) => events.filter((e) => e.kind === kind);
-  const loaded = of('LEVEL_LOADED');
-  if (loaded.length === 0) fails.push('no LEVEL_LOADED');
-  if (loaded.some((e) => !e.live)) fails.push('a LEVEL_LOADED was not live');
-  for (const e of of('ERROR')) {
-    if (e.fatal) fails.push(`fatal error ${e.details}: ${e.reason}`);
-    if (/PARSING/i.test(e.details)) fails.push(`parsing error ${e.details}: ${e.reason}`);
-  }
-  for (const e of [...of('hls:warn'), ...of('hls:error')]) {
-    if (/media sequence mismatch|discontinuity sequence mismatch|Cannot merge/i.test(e.message)) fails.push(`hls.js: ${e.message}`);
-  }
-  const firstPlaying = of('video:playing')[0];
-  if (!firstPlaying) fails.push('never playing');
-  else {
-    const waits = events.filter((e) => e.kind === 'video:waiting' && e.t > firstPlaying.t);
-    if (waits.length) fails.push(`${waits.length} 'waiting' after the first 'playing' (first at ${waits[0].t} ms)`);
-    const { after, played, wall } = progress(samples, firstPlaying.t);
-    if (played < 0.9 * wall) fails.push(`currentTime advanced ${played.toFixed(1)} s in ${wall.toFixed(1)} s of wall time`);
-    for (let i = 1; i < after.length; i++) {
-      const dt = after[i].time - after[i - 1].time;
-      const dw = (after[i].t - after[i - 1].t) / 1000;
-      if (dt < -0.01 || dt > dw + 1.0) {
-        fails.push(`currentTime jumped by ${dt.toFixed(2)} s in ${dw.toFixed(2)} s at ${after[i].t} ms`);
-        break;
-      }
-    }
-    const last = samples[samples.length - 1];
-    if (last && last.total > 0 && last.dropped / last.total >= 0.1) fails.push(`dropped ${last.dropped}/${last.total} frames`);
-  }
-  const ccs = new Set(of('FRAG_CHANGED').map((e) => e.cc));
-  if (ccs.size < 3) fails.push(`only ${ccs.size} discontinuity counters played (${[...ccs]}): need two crossings`);
-  if (wallSeconds < 0) fails.push('internal: negative wall time');
-  return fails;
-}
-
-function printLog(name, events) {
-  console.error(`--- ${name}: event log (${events.length} events) ---`);
-  for (const e of events) console.error(JSON.stringify(e));
-}
-
-/**
- * Runs `body({ server, page, browser })` with a fresh pseudolive, the test
- * page's server and a browser, and closes all three whatever happens.
- */
-async function withBrowser(body) {
-  const server = await startPseudolive();
-  const page = await startPageServer();
-  const browser = await launch();
-  try {
-    return await body({ server, page, browser });
-  } finally {
-    await browser.close();
-    page.server.close();
-    server.proc.kill();
-  }
-}
-
-/** hls.js for PLAY_SECONDS with two forced switches; `stopServerAt` kills the server then. */
-async function hlsjs({ stopServerAt } = {}) {
-  const name = stopServerAt ? 'negative control' : 'hls.js';
-  return withBrowser(async ({ server, page, browser }) => {
-    const { proc, base } = server;
-    const tab = await openPlayer(browser, page.url, 'startHls', `${base}/loop.m3u8`);
-    const started = Date.now();
-    const switches = [];
-    const switchAt = [PLAY_SECONDS * 0.35, PLAY_SECONDS * 0.65];
-    while ((Date.now() - started) / 1000 < PLAY_SECONDS) {
-      await sleep(500);
-      const elapsed = (Date.now() - started) / 1000;
-      if (stopServerAt && elapsed >= stopServerAt && proc.exitCode === null && !proc.killed) proc.kill('SIGKILL');
-      if (switches.length < switchAt.length && elapsed >= switchAt[switches.length]) {
-        const target = await tab.evaluate(() => {
-          const next = (window.hls.currentLevel + 1) % window.hls.levels.length;
-          window.hls.nextLevel = next;
-          return next;
-        });
-        switches.push({ target, at: Date.now() - started });
-      }
-    }
-    const events = await tab.evaluate(() => window.events);
-    const samples = await tab.evaluate(() => window.samples);
-    const fails = judgeHls(events, samples, PLAY_SECONDS);
+    const { done } = await L.playFor(PLAY_SECONDS, {
+      proc: server.proc,
+      killAt,
+      actions: [{ at: PLAY_SECONDS * 0.35, run: forceNext }, { at: PLAY_SECONDS * 0.65, run: forceNext }],
+    });
+    const switches = done.map((d) => ({ target: d.value, at: d.at }));
+    const { events, samples } = await L.readBack(tab);
+    const fails = L.judgeHls(events, samples);
     for (const s of switches) {
       const sw = events.find((e) => e.kind === 'LEVEL_SWITCHED' && e.level === s.target && e.t >= s.at - 2000);
       const frag = events.find((e) => e.kind === 'FRAG_LOADED' && e.level === s.target && e.t >= s.at - 2000);
@@ -196,17 +44,16 @@ async function hlsjs({ stopServerAt } = {}) {
     const ccs = [...new Set(events.filter((e) => e.kind === 'FRAG_CHANGED').map((e) => e.cc))];
     const summary = `currentTime ${(last.time || 0).toFixed(1)} s, discontinuity counters ${ccs.join(',')}, ` +
       `switches to ${switches.map((s) => s.target).join(',')}, dropped ${last.dropped || 0}/${last.total || 0} frames`;
-    return { name, fails, events, summary };
+    return { name, fails, events, net: tab.net, summary };
   });
 }
 
 /** Chromium's built-in HLS player, no hls.js. */
 async function native() {
-  return withBrowser(async ({ server, page, browser }) => {
-    const tab = await openPlayer(browser, page.url, 'startNative', `${server.base}/loop.m3u8`);
+  return L.withBrowser(async ({ server, page, browser }) => {
+    const tab = await L.openPlayer(browser, page.url, 'startNative', `${server.base}/loop.m3u8`);
     await sleep(Math.min(PLAY_SECONDS, 35) * 1000);
-    const events = await tab.evaluate(() => window.events);
-    const samples = await tab.evaluate(() => window.samples);
+    const { events, samples } = await L.readBack(tab);
     const fails = [];
     const can = events.find((e) => e.kind === 'native:canPlayType');
     if (!can || can.answer === '') fails.push(`Chromium reports no native HLS support (canPlayType = ${JSON.stringify(can && can.answer)})`);
@@ -214,7 +61,7 @@ async function native() {
     if (!firstPlaying) fails.push('never playing');
     const err = events.find((e) => e.kind === 'video:error');
     if (err) fails.push(`media error code ${err.code}`);
-    const { played, wall } = progress(samples, firstPlaying ? firstPlaying.t : Infinity);
+    const { played, wall } = L.progress(samples, firstPlaying ? firstPlaying.t : Infinity);
     if (wall < 25) fails.push(`played for only ${wall.toFixed(1)} s of wall time`);
     if (played < 0.9 * wall) fails.push(`currentTime advanced ${played.toFixed(1)} s in ${wall.toFixed(1)} s`);
     const summary = `canPlayType ${JSON.stringify(can && can.answer)}, played ${played.toFixed(1)} s in ${wall.toFixed(1)} s`;
@@ -224,20 +71,13 @@ async function native() {
 
 /** ffmpeg as a client of one variant: decoded time must reach 30 s. */
 async function ffmpeg() {
-  const { proc, base } = await startPseudolive();
+  const { proc, base } = await L.startPseudolive();
   const fails = [];
   let events = [];
   let summary = '';
   try {
-    const out = await new Promise((resolve) => {
-      const p = spawn('timeout', ['-k', '5', '75', 'ffmpeg', '-hide_banner', '-nostats', '-loglevel', 'warning',
-        '-m3u8_hold_counters', '5', '-i', `${base}/loop_mid.m3u8`, '-t', '30', '-f', 'null', '-', '-progress', 'pipe:1']);
-      let stdout = '';
-      let stderr = '';
-      p.stdout.on('data', (d) => (stdout += d));
-      p.stderr.on('data', (d) => (stderr += d));
-      p.on('close', (code) => resolve({ code, stdout, stderr }));
-    });
+    const out = await L.run('timeout', ['-k', '5', '75', 'ffmpeg', '-hide_banner', '-nostats', '-loglevel', 'warning',
+      '-m3u8_hold_counters', '5', '-i', `${base}/loop_mid.m3u8`, '-t', '30', '-f', 'null', '-', '-progress', 'pipe:1']);
     const times = [...out.stdout.matchAll(/out_time_us=(\d+)/g)].map((m) => Number(m[1]) / 1e6);
     const reached = times.length ? Math.max(...times) : 0;
     events = [{ kind: 'ffmpeg', code: out.code, reached, stderr: out.stderr.slice(-2000) }];
@@ -249,70 +89,21 @@ async function ffmpeg() {
   return { name: 'ffmpeg client', fails, events, summary };
 }
 
-/** nginx as load balancer and cache in front of two replicas with one epoch. */
-async function startNginx(ports) {
-  const dir = mkdtempSync(path.join(os.tmpdir(), 'pl-nginx-'));
-  const port = await freePort();
-  const conf = `
-daemon off;
-user root;
-worker_processes 1;
-error_log ${dir}/error.log warn;
-pid ${dir}/nginx.pid;
-events { worker_connections 1024; }
-http {
-  client_body_temp_path ${dir}/body; proxy_temp_path ${dir}/proxy; fastcgi_temp_path ${dir}/fastcgi;
-  uwsgi_temp_path ${dir}/uwsgi; scgi_temp_path ${dir}/scgi;
-  log_format cache '$uri $upstream_cache_status $status $upstream_addr';
-  access_log ${dir}/access.log cache;
-  proxy_cache_path ${dir}/cache keys_zone=pseudolive:10m max_size=200m inactive=10m;
-  upstream pseudolive {
-    ${ports.map((p) => `server 127.0.0.1:${p} max_fails=1 fail_timeout=5s;`).join('\n    ')}
-    keepalive 16;
-  }
-  server {
-    listen 127.0.0.1:${port};
-    location / {
-      proxy_pass http://pseudolive;
-      proxy_http_version 1.1;
-      proxy_set_header Connection "";
-      proxy_cache pseudolive;
-      proxy_cache_lock on;
-      proxy_cache_use_stale error timeout updating;
-      proxy_next_upstream error timeout http_502 http_503;
-      proxy_connect_timeout 1s;
-      add_header X-Cache-Status $upstream_cache_status;
-    }
-  }
-}`;
-  writeFileSync(path.join(dir, 'nginx.conf'), conf);
-  const proc = spawn(NGINX, ['-p', dir, '-c', path.join(dir, 'nginx.conf')], { stdio: ['ignore', 'inherit', 'inherit'] });
-  children.add(proc);
-  const base = `http://127.0.0.1:${port}`;
-  for (let i = 0; i < 200; i++) {
-    try {
-      if ((await fetch(`${base}/loop.m3u8`)).ok) return { proc, base, dir };
-    } catch {}
-    await sleep(50);
-  }
-  throw new Error(`nginx did not start: ${readFileSync(path.join(dir, 'error.log'), 'utf8')}`);
-}
-
 /** hls.js through nginx while one replica is killed and restarted. */
 async function cdn() {
   const epoch = ['--epoch', '2026-01-01T00:00:00Z'];
-  let a = await startPseudolive(epoch);
-  const b = await startPseudolive(epoch);
-  const ng = await startNginx([a.port, b.port]);
-  const page = await startPageServer();
-  const browser = await launch();
+  let a = await L.startPseudolive(epoch);
+  const b = await L.startPseudolive(epoch);
+  const ng = await L.startNginx([a.port, b.port]);
+  const page = await L.startPageServer();
+  const browser = await L.launch();
   const fails = [];
   let events = [];
   let summary = '';
   try {
-    const tab = await openPlayer(browser, page.url, 'startHls', `${ng.base}/loop.m3u8`);
+    const tab = await L.openPlayer(browser, page.url, 'startHls', `${ng.base}/loop.m3u8`);
     // A second viewer of the same stream: its requests are what the cache absorbs.
-    await openPlayer(browser, page.url, 'startHls', `${ng.base}/loop.m3u8`);
+    await L.openPlayer(browser, page.url, 'startHls', `${ng.base}/loop.m3u8`);
     const started = Date.now();
     let killed = false;
     let restarted = false;
@@ -324,13 +115,13 @@ async function cdn() {
         killed = true;
       }
       if (killed && !restarted && elapsed >= PLAY_SECONDS * 0.6) {
-        a = await startPseudolive(epoch, a.port);
+        a = await L.startPseudolive(epoch, a.port);
         restarted = true;
       }
     }
-    events = await tab.evaluate(() => window.events);
-    const samples = await tab.evaluate(() => window.samples);
-    fails.push(...judgeHls(events, samples, PLAY_SECONDS));
+    const back = await L.readBack(tab);
+    events = back.events;
+    fails.push(...L.judgeHls(events, back.samples));
     const log = readFileSync(path.join(ng.dir, 'access.log'), 'utf8').split('\n').filter(Boolean).map((l) => l.split(' '));
     const ts = log.filter((f) => f[0].endsWith('.ts'));
     const hits = ts.filter((f) => f[1] === 'HIT').length;
@@ -348,33 +139,85 @@ async function cdn() {
   return { name: 'hls.js through nginx (two replicas, one killed and restarted)', fails, events, summary };
 }
 
+
+/** `killed(harness)`: the harness with the server killed a third of the way in; it must fail. */
+function killed(harness, seconds, label) {
+  return async () => {
+    const r = await harness({ killAt: seconds / 3 });
+    const noticed = r.fails.length > 0;
+    return {
+      name: `negative control: ${label || r.name}, server killed at ${(seconds / 3).toFixed(0)} s, must fail`,
+      fails: noticed ? [] : ['the harness passed a server that stopped'],
+      events: r.events,
+      summary: noticed ? `caught: ${r.fails.slice(0, 3).join('; ')}` : '',
+    };
+  };
+}
+
+// Every scenario: key, what runs, and its rough wall time (longest first in the queue).
+const scenarios = [
+  { key: 'hlsjs', seconds: PLAY_SECONDS, run: () => hlsjs() },
+  { key: 'native', seconds: 35, run: native },
+  { key: 'ffmpeg', seconds: 30, run: ffmpeg },
+  { key: 'cdn', seconds: PLAY_SECONDS, run: cdn },
+  { key: 'negative', seconds: PLAY_SECONDS, run: killed(hlsjs, PLAY_SECONDS, 'hls.js') },
+  { key: 'fault-404', seconds: 46, run: () => fault404() },
+  { key: 'fault-404-killed', seconds: 46, run: killed(fault404, 46) },
+  { key: 'fault-stale', seconds: 46, run: () => faultStale() },
+  { key: 'fault-stale-killed', seconds: 46, run: killed(faultStale, 46) },
+  { key: 'fault-slow', seconds: 30, run: () => faultSlow() },
+  { key: 'fault-slow-killed', seconds: 30, run: killed(faultSlow, 30) },
+  { key: 'continuous-ffmpeg', seconds: 60, run: () => ffmpegContinuous() },
+  { key: 'continuous-ffmpeg-killed', seconds: 60, run: killed(ffmpegContinuous, 36) },
+  { key: 'shaka', seconds: PLAY_SECONDS, run: () => shaka() },
+  { key: 'shaka-killed', seconds: PLAY_SECONDS, run: killed(shaka, PLAY_SECONDS) },
+  { key: 'videojs', seconds: PLAY_SECONDS, run: () => videojs() },
+  { key: 'videojs-killed', seconds: PLAY_SECONDS, run: killed(videojs, PLAY_SECONDS) },
+  { key: 'gstreamer', seconds: PLAY_SECONDS, run: () => gstreamer() },
+  { key: 'gstreamer-killed', seconds: PLAY_SECONDS, run: killed(gstreamer, PLAY_SECONDS) },
+  { key: 'continuous-hlsjs', seconds: PLAY_SECONDS, run: () => hlsjs({ src: '/ts=continuous/loop.m3u8', name: 'hls.js, ts=continuous' }) },
+];
+
+/** Runs `jobs` with at most `limit` at once; `onDone` sees each result as it comes. */
+async function pool(jobs, limit, onDone) {
+  const queue = [...jobs];
+  const workers = Array.from({ length: Math.min(limit, queue.length) }, async () => {
+    while (queue.length) {
+      const job = queue.shift();
+      const t = Date.now();
+      let r;
+      try {
+        r = await job.run();
+      } catch (e) {
+        r = { name: job.key, fails: [`harness error: ${e.stack || e}`], events: [] };
+      }
+      r.key = job.key;
+      r.seconds = ((Date.now() - t) / 1000).toFixed(0);
+      onDone(r);
+    }
+  });
+  await Promise.all(workers);
+}
+
 async function main() {
   const which = process.argv.slice(2);
-  const all = which.length === 0;
+  if (which.includes('list')) {
+    for (const s of scenarios) console.log(s.key);
+    return;
+  }
+  const unknown = which.filter((k) => !scenarios.some((s) => s.key === k));
+  if (unknown.length) throw new Error(`unknown scenario ${unknown.join(', ')}; \`node run.mjs list\` names them`);
+  const jobs = scenarios.filter((s) => which.length === 0 || which.includes(s.key)).sort((a, b) => b.seconds - a.seconds);
+  const limit = Number(process.env.PLAYER_JOBS || 4);
+  const t0 = Date.now();
   const results = [];
-  const run = async (key, fn) => {
-    if (!all && !which.includes(key)) return;
-    const t = Date.now();
-    const r = await fn();
-    r.seconds = ((Date.now() - t) / 1000).toFixed(0);
+  await pool(jobs, limit, (r) => {
     results.push(r);
     console.log(`${r.fails.length ? 'FAIL' : 'ok  '} ${r.name} (${r.seconds} s)${r.summary ? ': ' + r.summary : ''}${r.fails.map((f) => '\n     - ' + f).join('')}`);
-    if (r.fails.length && key !== 'negative') printLog(r.name, r.events);
-  };
-  await run('hlsjs', () => hlsjs());
-  await run('native', native);
-  await run('ffmpeg', ffmpeg);
-  await run('cdn', cdn);
-  await run('negative', async () => {
-    // The server dies a third of the way in: the harness must notice.
-    const r = await hlsjs({ stopServerAt: PLAY_SECONDS / 3 });
-    const noticed = r.fails.length > 0;
-    return { name: 'negative control (server killed mid-play must fail)', fails: noticed ? [] : ['the harness passed a server that stopped'], events: r.events, caught: r.fails };
+    if (r.fails.length) L.printLog(r.name, r.events || [], r.net || []);
   });
-  const negative = results.find((r) => r.caught);
-  if (negative) console.log(`     negative control caught: ${negative.caught.slice(0, 3).join('; ')}`);
   const failed = results.filter((r) => r.fails.length).length;
-  console.log(`${results.length - failed} passed, ${failed} failed`);
+  console.log(`${results.length - failed} passed, ${failed} failed, ${((Date.now() - t0) / 1000).toFixed(0)} s with ${limit} at once`);
   process.exit(failed ? 1 : 0);
 }
 

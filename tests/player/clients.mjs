@@ -1,0 +1,208 @@
+// More HLS clients: Shaka Player and video.js (VHS) in headless Chromium,
+// GStreamer's playbin3 outside the browser.
+import path from 'node:path';
+import * as L from './lib.mjs';
+import { PLAY_SECONDS } from './lib.mjs';
+
+const LOW = 90; // height of the lowest variant: the forced switch goes there from the top
+
+/**
+ * What a browser player must do on the loop stream: live, nothing fatal,
+ * the playhead moving with wall time (≥ 0.9×) for ≥ 40 s without jumps or
+ * stalls (one short rebuffer of up to `switchStallMs` allowed right after a
+ * forced switch), two loop points crossed, and the forced switch to the low
+ * variant taken (reported as selected, its segments fetched, the top
+ * variant's no longer).
+ */
+function judgePlayer({ events, samples, net, state, force, fatal, loops, switchStallMs = 0 }) {
+  const fails = [];
+  for (const e of fatal) fails.push(`fatal error: ${JSON.stringify(e)}`);
+  if (!state.live) fails.push(`not detected as live (${JSON.stringify(state)})`);
+  const firstPlaying = events.find((e) => e.kind === 'video:playing');
+  let summary = '';
+  if (!firstPlaying) fails.push('never playing');
+  else {
+    const { after, played, wall } = L.progress(samples, firstPlaying.t);
+    if (wall < 40) fails.push(`played for ${wall.toFixed(1)} s of wall time (want ≥ 40)`);
+    if (played < 0.9 * wall) fails.push(`currentTime advanced ${played.toFixed(1)} s in ${wall.toFixed(1)} s of wall time`);
+    const jump = L.firstJump(after);
+    if (jump) fails.push(jump);
+    const allowed = (e) => force && e.t >= force.at - 500 && e.t <= force.at + 3000;
+    const waits = events.filter((e) => e.kind === 'video:waiting' && e.t > firstPlaying.t && !allowed(e));
+    if (waits.length) fails.push(`${waits.length} 'waiting' after the first 'playing' (first at ${waits[0].t} ms)`);
+    if (force) {
+      const still = L.longestStill(samples, force.at - 500, force.at + 3000);
+      if (still.ms > switchStallMs + 250) fails.push(`the playhead stood still ${still.ms} ms at the forced switch (allowed ${switchStallMs})`);
+    }
+    summary = `played ${played.toFixed(1)} s in ${wall.toFixed(1)} s`;
+  }
+  if (loops === null || loops < 2) fails.push(`the playhead crossed ${loops} loop points (want ≥ 2)`);
+  const segs = net.filter((n) => L.variantOf(n.url));
+  const wraps = L.loopWraps(segs.map((n) => n.url));
+  if (wraps < 2) fails.push(`the segments fetched crossed ${wraps} loop points (want ≥ 2)`);
+  const bad = segs.filter((n) => n.status !== 200);
+  if (bad.length) fails.push(`${bad.length} segment requests failed (first: ${bad[0].status} ${bad[0].url})`);
+  if (!force) fails.push('no forced switch');
+  else {
+    if (state.selected !== LOW) fails.push(`after forcing the ${LOW}p variant the player reports ${state.selected}p`);
+    const low = segs.filter((n) => n.t > force.at && L.variantOf(n.url) === 'low');
+    const high = segs.filter((n) => n.t > force.at + 4000 && L.variantOf(n.url) === 'high');
+    if (low.length < 3) fails.push(`${low.length} segments of the low variant fetched after the forced switch`);
+    if (high.length) fails.push(`${high.length} segments of the top variant still fetched 4 s after the forced switch`);
+  }
+  summary += `, ${loops} loop points crossed, ${wraps} in the segments fetched, variants ${state.heights}p, switched ${force ? 'to ' + state.selected + 'p' : 'never'}`;
+  return { fails, summary };
+}
+
+/** A browser player for PLAY_SECONDS with a forced switch to the low variant at 45 %. */
+async function browserPlayer({ name, page, starter, force, stateFn, urlFor, judgeExtra, killAt }) {
+  return L.withBrowser(async ({ server, page: pages, browser }) => {
+    const { src, anchor } = await urlFor(server);
+    const tab = await L.openPlayer(browser, `${pages.base}/${page}`, starter, src);
+    const { done } = await L.playFor(PLAY_SECONDS, {
+      proc: server.proc,
+      killAt,
+      actions: [{ at: PLAY_SECONDS * 0.45, run: () => tab.evaluate(`${force}(${LOW})`).then(() => true) }],
+    });
+    const { events, samples } = await L.readBack(tab);
+    const state = await tab.evaluate((f) => window[f](), stateFn);
+    const forcedEvent = events.find((e) => e.kind === 'forced');
+    const run = { events, samples, net: tab.net, state, force: forcedEvent ? { at: forcedEvent.t } : null, anchor };
+    const { fails, summary } = judgeExtra(run);
+    return { name, fails, events, net: tab.net, summary };
+  });
+}
+
+/** Shaka Player: loop points from the playhead's program date-time. */
+export function shaka({ killAt = null } = {}) {
+  return browserPlayer({
+    name: 'Shaka Player',
+    page: 'shaka.html',
+    starter: 'startShaka',
+    force: 'forceShakaVariant',
+    stateFn: 'shakaState',
+    killAt,
+    urlFor: async (server) => {
+      const startS = Math.floor(Date.now() / 1000);
+      return { src: `${server.base}/start=${startS}/loop.m3u8`, anchor: await L.anchorOf(server.base, startS) };
+    },
+    judgeExtra: (run) => {
+      const fatal = run.events.filter((e) => e.kind === 'shaka:error' && e.severity === 2);
+      const firstPlaying = run.events.find((e) => e.kind === 'video:playing');
+      const dated = run.samples.filter((s) => s.pdt && firstPlaying && s.t >= firstPlaying.t);
+      const loops = dated.length ? L.loopsCrossed(dated, run.anchor / 1000) : null;
+      // selectVariantTrack(t, true) clears the buffer: one short rebuffer is expected there.
+      const verdict = judgePlayer({ ...run, fatal, loops, switchStallMs: 2000 });
+      if (!run.events.some((e) => e.kind === 'shaka:loaded' && e.live)) verdict.fails.push('isLive() was false when loaded');
+      // The date at the playhead runs with media time across loop points (the server's EXT-X-PROGRAM-DATE-TIME).
+      const drift = dated.map((s) => s.pdt - s.time * 1000);
+      const spread = drift.length ? Math.max(...drift) - Math.min(...drift) : Infinity;
+      if (spread > 500) verdict.fails.push(`the playhead's date drifted ${spread.toFixed(0)} ms against currentTime`);
+      const recoverable = run.events.filter((e) => e.kind === 'shaka:error' && e.severity !== 2).length;
+      verdict.summary += `, date drift ${spread.toFixed(0)} ms, ${recoverable} recoverable errors`;
+      return verdict;
+    },
+  });
+}
+
+/** video.js (VHS): loop points from the playhead segment's discontinuity sequence. */
+export function videojs({ killAt = null } = {}) {
+  return browserPlayer({
+    name: 'video.js (VHS)',
+    page: 'videojs.html',
+    starter: 'startVideojs',
+    force: 'forceVjsLevel',
+    stateFn: 'vjsState',
+    killAt,
+    // liveTracker shows its live UI only with ≥ 20 s seekable beyond 3 × TD:
+    // a 20-segment window, on a timeline old enough to fill it.
+    urlFor: async (server) => ({ src: `${server.base}/start=${Math.floor(Date.now() / 1000) - 60}/window=20/loop.m3u8` }),
+    judgeExtra: (run) => {
+      const fatal = run.events.filter((e) => e.kind === 'vjs:error');
+      const firstPlaying = run.events.find((e) => e.kind === 'video:playing');
+      // Two discontinuities per loop (the loop point and the source's own).
+      const loopsSeen = new Set(run.samples.filter((s) => s.dsn !== null && firstPlaying && s.t >= firstPlaying.t).map((s) => Math.floor(s.dsn / 2)));
+      const verdict = judgePlayer({ ...run, fatal, loops: loopsSeen.size ? loopsSeen.size - 1 : null });
+      if (!run.state.infinite) verdict.fails.push('duration is not Infinity');
+      if (!run.state.tracking) verdict.fails.push(`liveTracker not tracking (seekable ${run.state.seekable.toFixed(1)} s)`);
+      verdict.summary += `, liveTracker tracking with ${run.state.seekable.toFixed(0)} s seekable`;
+      return verdict;
+    },
+  });
+}
+
+/**
+ * GStreamer playbin3 (hlsdemux2) into clock-synced fakesinks, its position
+ * queried twice a second, max-bitrate capped below the middle variant at
+ * 45 % (a forced switch to the low variant), through a recording proxy.
+ */
+export async function gstreamer({ killAt = null } = {}) {
+  const server = await L.startPseudolive();
+  const proxy = await L.startRecordingProxy(server.base);
+  const capAt = PLAY_SECONDS * 0.45;
+  try {
+    const src = `${proxy.base}/start=${Math.floor(Date.now() / 1000)}/loop.m3u8`;
+    const [out] = await Promise.all([
+      L.run('timeout', ['-k', '5', String(PLAY_SECONDS + 30), '/usr/bin/python3', path.join(L.here, 'gst-play.py'), src, String(PLAY_SECONDS), String(capAt), '150000']),
+      L.playFor(killAt === null ? 0 : killAt + 1, { proc: server.proc, killAt }),
+    ]);
+    const events = out.stdout.split('\n').filter(Boolean).map((l) => {
+      try {
+        return JSON.parse(l);
+      } catch {
+        return { kind: 'stdout', line: l };
+      }
+    });
+    events.push({ kind: 'exit', code: out.code, stderr: out.stderr.slice(-2000) });
+    const fails = [];
+    if (out.code !== 0) fails.push(`gst-play.py exited ${out.code}${out.code === 124 ? ' (timeout)' : ''}`);
+    for (const e of events.filter((e) => e.kind === 'error')) fails.push(`error: ${e.message} ${e.debug}`);
+    const demuxer = events.find((e) => e.kind === 'demuxer');
+    if (!demuxer || demuxer.name !== 'hlsdemux2') fails.push(`demuxer ${demuxer && demuxer.name}, want hlsdemux2`);
+    const playing = events.find((e) => e.kind === 'state' && e.state === 'playing');
+    const positions = events.filter((e) => e.kind === 'position' && e.pos !== null && playing && e.t >= playing.t);
+    let summary = '';
+    if (!playing) fails.push('never PLAYING');
+    if (positions.length < 2) fails.push('no position while playing');
+    else {
+      const first = positions[0];
+      const last = positions[positions.length - 1];
+      const wall = (last.t - first.t) / 1000;
+      const advanced = last.pos - first.pos;
+      if (wall < 40) fails.push(`positions over ${wall.toFixed(1)} s of wall time (want ≥ 40)`);
+      if (advanced < 0.9 * wall) fails.push(`position advanced ${advanced.toFixed(1)} s in ${wall.toFixed(1)} s of wall time`);
+      for (let i = 1; i < positions.length; i++) {
+        const dp = positions[i].pos - positions[i - 1].pos;
+        const dw = (positions[i].t - positions[i - 1].t) / 1000;
+        if (dp < -0.01 || dp > dw + 1) {
+          fails.push(`position jumped by ${dp.toFixed(2)} s in ${dw.toFixed(2)} s at ${positions[i].t} ms`);
+          break;
+        }
+      }
+      summary = `position advanced ${advanced.toFixed(1)} s in ${wall.toFixed(1)} s`;
+    }
+    const rebuffers = events.filter((e) => e.kind === 'buffering' && e.percent < 100 && playing && e.t > playing.t);
+    if (rebuffers.length) fails.push(`${rebuffers.length} rebuffers after PLAYING (first at ${rebuffers[0].t} ms)`);
+    // The proxy's clock started before gst-play.py's: compare on the proxy's.
+    const segs = proxy.log.filter((n) => L.variantOf(n.url));
+    const wraps = L.loopWraps(segs.map((n) => n.url));
+    if (wraps < 2) fails.push(`the segments fetched crossed ${wraps} loop points (want ≥ 2)`);
+    const bad = segs.filter((n) => n.status !== 200);
+    if (bad.length) fails.push(`${bad.length} segment requests failed (first: ${bad[0].status} ${bad[0].url})`);
+    const capped = events.find((e) => e.kind === 'capped');
+    if (!capped) fails.push('max-bitrate never capped');
+    else {
+      const capT = capAt * 1000;
+      const low = segs.filter((n) => n.t > capT && L.variantOf(n.url) === 'low');
+      const high = segs.filter((n) => n.t > capT + 4000 && L.variantOf(n.url) !== 'low');
+      if (low.length < 3) fails.push(`${low.length} segments of the low variant fetched after capping max-bitrate`);
+      if (high.length) fails.push(`${high.length} segments of other variants still fetched 4 s after capping (${high[0].url})`);
+    }
+    const order = segs.map((n) => L.variantOf(n.url)).filter((v, i, all) => i === 0 || v !== all[i - 1]);
+    summary += `, ${wraps} loop points crossed in the segments fetched, variants fetched ${order.join(' → ')}`;
+    return { name: 'GStreamer playbin3 (hlsdemux2)', fails, events, net: proxy.log, summary };
+  } finally {
+    proxy.server.close();
+    server.proc.kill();
+  }
+}
