@@ -72,3 +72,4 @@ cargo build --release --quiet
 echo "== players"
 timeout -k 10 900 node tests/player/run.mjs
 timeout -k 10 120 node tests/player/page.mjs
+timeout -k 10 300 node tests/player/packagers.mjs

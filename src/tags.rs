@@ -46,6 +46,14 @@ const DROPPED: &[&str] = &[
 /// Playlist-level tags kept at the top of every live playlist.
 const HEADER: &[&str] = &["#EXT-X-START", "#EXT-X-INDEPENDENT-SEGMENTS"];
 
+/// An ISO 8601 date-time as playlists write them: RFC 3339, or with a
+/// `+0000`-style offset (ffmpeg's `program_date_time`).
+pub fn parse_date_time(s: &str) -> Option<DateTime<chrono::FixedOffset>> {
+    DateTime::parse_from_rfc3339(s)
+        .or_else(|_| DateTime::parse_from_str(s, "%Y-%m-%dT%H:%M:%S%.f%z"))
+        .ok()
+}
+
 /// The name of a tag line: `#EXT-X-CUE-OUT:30` → `#EXT-X-CUE-OUT`.
 fn tag_name(line: &str) -> &str {
     line.split(':').next().unwrap_or(line)
@@ -98,9 +106,7 @@ pub fn scan(text: &str) -> SourceTags {
                 .and_then(|v| v.trim().parse::<f64>().ok());
             extinf_ms = secs.map_or(0, |s| (s * 1000.0).round() as i64);
         } else if name == "#EXT-X-PROGRAM-DATE-TIME" {
-            this_pdt = DateTime::parse_from_rfc3339(value)
-                .ok()
-                .map(|t| t.timestamp_millis());
+            this_pdt = parse_date_time(value).map(|t| t.timestamp_millis());
         }
         if REWRITTEN.contains(&name) {
             continue;
@@ -194,7 +200,7 @@ pub fn for_loop(
         return tag.to_string();
     }
     let shift = |date: &str| -> Option<String> {
-        let t = DateTime::parse_from_rfc3339(date).ok()?.timestamp_millis();
+        let t = parse_date_time(date)?.timestamp_millis();
         // Without a source date-time, the range starts where its segment does.
         let offset = source_pdt_ms.map_or(0, |s| t - s);
         let moved = DateTime::from_timestamp_millis(live_pdt_ms + offset)?;
@@ -203,13 +209,13 @@ pub fn for_loop(
     let start = attribute(tag, "START-DATE").map(|(_, _, v)| v.trim_matches('"').to_string());
     let start_ms = start
         .as_deref()
-        .and_then(|s| DateTime::parse_from_rfc3339(s).ok())
+        .and_then(parse_date_time)
         .map(|t| t.timestamp_millis());
     let line = replace_attribute(tag, "ID", |id| Some(format!("{id}-{loop_index}")));
     let line = replace_attribute(&line, "START-DATE", shift);
     // END-DATE keeps its distance from START-DATE.
     replace_attribute(&line, "END-DATE", |end| {
-        let end = DateTime::parse_from_rfc3339(end).ok()?.timestamp_millis();
+        let end = parse_date_time(end)?.timestamp_millis();
         let start_ms = start_ms?;
         let length = end - start_ms;
         let new_start = source_pdt_ms.map_or(live_pdt_ms, |s| live_pdt_ms + (start_ms - s));
@@ -244,6 +250,14 @@ mod tests {
             t.dropped,
             vec!["#EXT-X-PLAYLIST-TYPE", "#EXT-X-ENDLIST", "#EXT-X-CUE-OUT"]
         );
+    }
+
+    #[test]
+    fn dates_with_a_colonless_offset_are_read() {
+        let a = parse_date_time("2026-11-24T09:17:49.583+0000").unwrap();
+        let b = parse_date_time("2026-11-24T09:17:49.583Z").unwrap();
+        assert_eq!(a, b);
+        assert!(parse_date_time("yesterday").is_none());
     }
 
     #[test]
