@@ -5,7 +5,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 echo "== machine"; nproc; grep -m1 'model name' /proc/cpuinfo || true; date -u
-echo "== cargo bench --bench probe"; cargo bench --bench probe 2>&1 | grep -E '^(native|playlist|ffprobe)/|time:|thrpt:|ratio|skipping'
+echo "== cargo bench --bench probe"; cargo bench --bench probe 2>&1 | grep -E '^(native|playlist|ffprobe|fmp4 beside ts)/|time:|thrpt:|ratio|skipping'
+echo "== cargo bench --bench restamp"; cargo bench --bench restamp 2>&1 | grep -E '^restamp/|time:|thrpt:'
 echo "== cargo bench --bench playlist"; cargo bench --bench playlist 2>&1 | grep -E '^playlist/|time:'
 cargo build --release --quiet
 echo "== bench/library_scale.py"; python3 bench/library_scale.py
