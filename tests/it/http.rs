@@ -1287,3 +1287,70 @@ async fn aes128_segments_are_measured_natively() {
         }
     }
 }
+
+#[tokio::test]
+async fn the_live_rules_hold_for_fmp4_streams() {
+    // Two fMP4 variants (ffmpeg, 6 s loop), polled every 0.5 s over five
+    // loops on the injected clock.
+    let (app, clock, _) = app_on_clock("fmp4-rules").await;
+    let root = app.library.config().root.clone();
+    crate::util::make_stream_all(&root, "f", &["lo", "hi"], "fmp4_avc");
+    app.library.rescan().unwrap();
+    app.library
+        .get("f")
+        .unwrap()
+        .settled(Duration::from_secs(30))
+        .await;
+    let state: serde_json::Value =
+        serde_json::from_slice(get(&app, "/f.json").await.body()).unwrap();
+    assert_eq!(state["state"], "ready", "{state}");
+    let segments = state["tracks"][0]["segments"].as_array().unwrap();
+    let disc: Vec<bool> = segments
+        .iter()
+        .map(|s| s["discontinuity"].as_bool().unwrap())
+        .collect();
+    let max_ticks = segments
+        .iter()
+        .map(|s| (s["duration"].as_f64().unwrap() * 90_000.0).round() as u64)
+        .max()
+        .unwrap();
+    let td = state["target_duration"].as_u64().unwrap();
+    let mut checker = crate::checker::LiveChecker::new(&disc, td, 6, max_ticks);
+    get(&app, "/f_lo.m3u8").await;
+    for _ in 0..60 {
+        let now = pseudolive::clock::Clock::now_unix(clock.as_ref()).0;
+        let mut parsed = Vec::new();
+        for p in ["/f_lo.m3u8", "/f_hi.m3u8"] {
+            parsed.push(crate::util::parse(get(&app, p).await.body()));
+        }
+        if let Err(e) = checker.check(now, &parsed) {
+            panic!("{e}");
+        }
+        clock.advance(Ticks(45_000));
+    }
+}
+
+#[tokio::test]
+async fn a_delay_on_a_fixed_fifth_of_the_segments() {
+    let (app, clock, _) = app_on_clock("fault-pct").await;
+    tokio::time::pause();
+    get(&app, "/big_buck_bunny_1000k.m3u8").await; // the timeline starts
+    clock.advance(Ticks::from_secs(600));
+    let base = "/window=30/fault=delay:2500,pct=20";
+    let text = body(&get(&app, &format!("{base}/big_buck_bunny_1000k.m3u8")).await);
+    let listed = crate::util::parse(text.as_bytes());
+    assert_eq!(listed.segments.len(), 30);
+    let mut delayed = 0;
+    for seg in &listed.segments {
+        let g: u64 = seg.uri[2..seg.uri.find('/').unwrap()].parse().unwrap();
+        let started = tokio::time::Instant::now();
+        assert_eq!(
+            get(&app, &format!("{base}/{}", seg.uri)).await.status(),
+            200
+        );
+        let late = started.elapsed() >= Duration::from_millis(2500);
+        assert_eq!(late, pseudolive::options::pct_bucket(g) < 20, "{}", seg.uri);
+        delayed += usize::from(late);
+    }
+    assert!((1..=15).contains(&delayed), "{delayed} of 30 delayed");
+}
