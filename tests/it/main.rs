@@ -9,5 +9,6 @@ mod packagers;
 mod prop;
 mod restamp;
 mod review;
+mod review2;
 mod rules;
 mod util;
