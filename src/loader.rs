@@ -312,7 +312,7 @@ fn check_inside(path: &Path, real_root: &Path) -> Result<(), SourceError> {
 /// An IV made explicit where the source implied it: without `IV`, a key of
 /// the identity format uses the media sequence number (RFC 8216 5.2), which
 /// live re-numbering changes.
-fn explicit_iv(key: &Key, source_msn: u64) -> Option<String> {
+fn explicit_iv(key: &Key, source_msn: u128) -> Option<String> {
     let identity = key.keyformat.as_deref().is_none_or(|f| f == "identity");
     if key.iv.is_some() || key.method == "NONE" || !identity {
         return key.iv.clone();
@@ -447,7 +447,7 @@ fn load_track(
             }
         };
         let key = key.as_ref().map(|k| Key {
-            iv: explicit_iv(k, pl.media_sequence + i as u64),
+            iv: explicit_iv(k, u128::from(pl.media_sequence) + i as u128),
             ..k.clone()
         });
         segments.push(Segment {

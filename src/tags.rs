@@ -90,7 +90,7 @@ pub fn scan(text: &str) -> SourceTags {
             // A URI: the tags so far belong to this segment.
             let pdt = this_pdt.take().or(pdt_ms);
             out.segments.push((std::mem::take(&mut pending), pdt));
-            pdt_ms = pdt.map(|p| p + extinf_ms);
+            pdt_ms = pdt.map(|p| p.saturating_add(extinf_ms));
             extinf_ms = 0;
             continue;
         }
@@ -104,7 +104,10 @@ pub fn scan(text: &str) -> SourceTags {
                 .split(',')
                 .next()
                 .and_then(|v| v.trim().parse::<f64>().ok());
-            extinf_ms = secs.map_or(0, |s| (s * 1000.0).round() as i64);
+            // A day at most: anything longer is garbage, not a duration.
+            extinf_ms = secs
+                .filter(|s| s.is_finite() && (0.0..=86_400.0).contains(s))
+                .map_or(0, |s| (s * 1000.0).round() as i64);
         } else if name == "#EXT-X-PROGRAM-DATE-TIME" {
             this_pdt = parse_date_time(value).map(|t| t.timestamp_millis());
         }
