@@ -134,11 +134,11 @@ export function progress(samples, fromMs, toMs = Infinity) {
 }
 
 /** The first jump of currentTime (backwards, or ahead of wall time by over 1 s) among `samples`, as text. */
-export function firstJump(samples) {
+export function firstJump(samples, excused = () => false) {
   for (let i = 1; i < samples.length; i++) {
     const dt = samples[i].time - samples[i - 1].time;
     const dw = (samples[i].t - samples[i - 1].t) / 1000;
-    if (dt < -0.01 || dt > dw + 1.0) return `currentTime jumped by ${dt.toFixed(2)} s in ${dw.toFixed(2)} s at ${samples[i].t} ms`;
+    if ((dt < -0.01 || dt > dw + 1.0) && !excused(samples[i], dt)) return `currentTime jumped by ${dt.toFixed(2)} s in ${dw.toFixed(2)} s at ${samples[i].t} ms`;
   }
   return null;
 }
