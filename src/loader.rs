@@ -36,17 +36,6 @@ pub fn find_streams(root: &Path) -> Result<Vec<String>, SourceError> {
     Ok(names)
 }
 
-/// Resolves a URI of a playlist at `base` (relative to the stream dir) into
-/// a path relative to the stream dir: [`source::resolve_uri`].
-pub fn resolve(
-    stream_dir: &Path,
-    base: &Path,
-    uri: &str,
-    playlist: &Path,
-) -> Result<PathBuf, SourceError> {
-    source::resolve_uri(stream_dir, base, uri, playlist)
-}
-
 /// A name that is one URL path segment: no `/`, `\\` or NUL, not `.` or `..`.
 fn url_safe_name(name: &str) -> String {
     let name: String = name
@@ -74,7 +63,7 @@ fn is_webvtt(path: &Path) -> bool {
 }
 
 /// A relative path as the `/`-separated form the model keeps.
-fn slash_path(rel: &Path) -> String {
+pub(crate) fn slash_path(rel: &Path) -> String {
     rel.components()
         .map(|c| c.as_os_str().to_string_lossy())
         .collect::<Vec<_>>()
@@ -171,7 +160,7 @@ pub fn load_stream(root: &Path, name: &str, prober: &Prober) -> Result<Loaded, S
     let mut master_uris: Vec<(String, usize)> = Vec::new();
     let mut sources: Vec<(PathBuf, TrackKind, Option<String>)> = Vec::new();
     for (uri, kind, label) in variants.chain(renditions) {
-        let rel = resolve(&dir, Path::new(""), &uri, &master_path)?;
+        let rel = source::resolve_uri(&dir, Path::new(""), &uri, &master_path)?;
         let index = match sources.iter().position(|(r, _, _)| *r == rel) {
             Some(i) => i,
             None => {
@@ -403,7 +392,9 @@ fn load_track(
         if uri.contains("://") || uri.starts_with("data:") || uri.starts_with("skd:") {
             return Ok(Resource::External(uri.to_string()));
         }
-        Ok(Resource::File(slash_path(&resolve(dir, base, uri, &path)?)))
+        Ok(Resource::File(slash_path(&source::resolve_uri(
+            dir, base, uri, &path,
+        )?)))
     };
     let mut key: Option<Key> = None;
     let mut map: Option<Map> = None;
@@ -467,7 +458,9 @@ fn load_track(
                 .iter()
                 .map(|t| {
                     tags::map_relative_uris(t, |uri| {
-                        resolve(dir, base, uri, &path).ok().map(|p| slash_path(&p))
+                        source::resolve_uri(dir, base, uri, &path)
+                            .ok()
+                            .map(|p| slash_path(&p))
                     })
                 })
                 .collect(),

@@ -10,7 +10,7 @@ use pseudolive::library::{Library, LibraryConfig, StreamState};
 use pseudolive::probe::{ProbeMode, Prober};
 use pseudolive::ticks::Ticks;
 
-use crate::util::{make_stream, temp_dir};
+use crate::util::{body, get, make_stream, resolve, temp_dir};
 
 /// A library with `demo`-like streams, waited until every stream settled.
 async fn app(name: &str, build: impl FnOnce(&std::path::Path)) -> (Arc<App>, std::path::PathBuf) {
@@ -37,22 +37,11 @@ fn standard(root: &std::path::Path) {
     make_stream(root, "big_buck_bunny", &["1000k", "2000k"], "av25");
 }
 
-async fn get(app: &Arc<App>, path: &str) -> warp::http::Response<bytes::Bytes> {
-    warp::test::request()
-        .path(path)
-        .reply(&routes(app.clone()))
-        .await
-}
-
 fn header<'a>(res: &'a warp::http::Response<bytes::Bytes>, name: &str) -> &'a str {
     res.headers()
         .get(name)
         .map(|v| v.to_str().unwrap())
         .unwrap_or("")
-}
-
-fn body(res: &warp::http::Response<bytes::Bytes>) -> String {
-    String::from_utf8_lossy(res.body()).into_owned()
 }
 
 #[tokio::test]
@@ -115,25 +104,6 @@ async fn names_split_against_existing_streams() {
         "{}",
         body(&res)
     );
-}
-
-/// `reference` resolved against the absolute path `base`, as a player does
-/// (RFC 3986 5.2 for paths: `..` and `.` segments removed).
-fn resolve(base: &str, reference: &str) -> String {
-    let mut parts: Vec<&str> = base.split('/').collect();
-    parts.pop();
-    for seg in reference.split('/') {
-        match seg {
-            ".." => {
-                if parts.len() > 1 {
-                    parts.pop();
-                }
-            }
-            "." => {}
-            s => parts.push(s),
-        }
-    }
-    parts.join("/")
 }
 
 /// Every media playlist a master links, fetched the way a player resolves

@@ -16,7 +16,7 @@ use pseudolive::probe::{ProbeMode, Prober};
 use pseudolive::ticks::Ticks;
 use serde_json::Value;
 
-use crate::util::{copy_stream, expected, fixture, parse, temp_dir};
+use crate::util::{copy_stream, expected, fixture, get, parse, resolve, temp_dir};
 
 /// The unencrypted streams of `fixtures/pkg`.
 const CLEAR: &[&str] = &[
@@ -71,13 +71,6 @@ async fn app_on(name: &str, streams: &[&str]) -> (Arc<App>, Arc<ManualClock>) {
     (app, clock)
 }
 
-async fn get(app: &Arc<App>, path: &str) -> warp::http::Response<bytes::Bytes> {
-    warp::test::request()
-        .path(path)
-        .reply(&routes(app.clone()))
-        .await
-}
-
 fn text(res: &warp::http::Response<bytes::Bytes>) -> String {
     String::from_utf8_lossy(res.body()).into_owned()
 }
@@ -86,24 +79,6 @@ async fn json(app: &Arc<App>, path: &str) -> Value {
     let res = get(app, path).await;
     assert_eq!(res.status(), 200, "{path}");
     serde_json::from_slice(res.body()).unwrap()
-}
-
-/// `reference` resolved against the absolute path `base`, as a player does.
-fn resolve(base: &str, reference: &str) -> String {
-    let mut parts: Vec<&str> = base.split('/').collect();
-    parts.pop();
-    for seg in reference.split('/') {
-        match seg {
-            ".." => {
-                if parts.len() > 1 {
-                    parts.pop();
-                }
-            }
-            "." => {}
-            s => parts.push(s),
-        }
-    }
-    parts.join("/")
 }
 
 /// One track as `/<stream>.json` shows it.

@@ -6,13 +6,13 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use pseudolive::http::{App, routes};
+use pseudolive::http::App;
 use pseudolive::library::{Library, LibraryConfig, LiveStream, StreamState};
 use pseudolive::model::{Segment, Stream, Track, TrackKind, TrackTiming};
 use pseudolive::probe::{Method, ProbeMode, Prober};
 use pseudolive::ticks::Ticks;
 
-use crate::util::{fixture, make_stream, parse, temp_dir};
+use crate::util::{body, fixture, get, make_stream, parse, resolve, temp_dir};
 
 const S: u64 = 90_000;
 
@@ -39,35 +39,6 @@ async fn app(
         slot.settled(Duration::from_secs(30)).await;
     }
     (App::new(library, Duration::from_secs(5)), root)
-}
-
-async fn get(app: &Arc<App>, path: &str) -> warp::http::Response<bytes::Bytes> {
-    warp::test::request()
-        .path(path)
-        .reply(&routes(app.clone()))
-        .await
-}
-
-fn body(res: &warp::http::Response<bytes::Bytes>) -> String {
-    String::from_utf8_lossy(res.body()).into_owned()
-}
-
-/// `reference` resolved against the absolute path `base`, as a player does.
-fn resolve(base: &str, reference: &str) -> String {
-    let mut parts: Vec<&str> = base.split('/').collect();
-    parts.pop();
-    for seg in reference.split('/') {
-        match seg {
-            ".." => {
-                if parts.len() > 1 {
-                    parts.pop();
-                }
-            }
-            "." => {}
-            s => parts.push(s),
-        }
-    }
-    parts.join("/")
 }
 
 /// The URIs a playlist lists (lines and `URI="…"` attributes), resolved against `base`.

@@ -151,3 +151,38 @@ pub fn copy_stream(root: &std::path::Path, name: &str, fixture_name: &str) {
     }
     copy(&fixture(fixture_name), &root.join(name));
 }
+
+/// A request through the server's routes, without a socket.
+pub async fn get(
+    app: &std::sync::Arc<pseudolive::http::App>,
+    path: &str,
+) -> warp::http::Response<bytes::Bytes> {
+    warp::test::request()
+        .path(path)
+        .reply(&pseudolive::http::routes(app.clone()))
+        .await
+}
+
+/// A response's body as text.
+pub fn body(res: &warp::http::Response<bytes::Bytes>) -> String {
+    String::from_utf8_lossy(res.body()).into_owned()
+}
+
+/// `reference` resolved against the absolute path `base`, as a player does
+/// (RFC 3986 5.2 for paths: `..` and `.` segments removed).
+pub fn resolve(base: &str, reference: &str) -> String {
+    let mut parts: Vec<&str> = base.split('/').collect();
+    parts.pop();
+    for seg in reference.split('/') {
+        match seg {
+            ".." => {
+                if parts.len() > 1 {
+                    parts.pop();
+                }
+            }
+            "." => {}
+            s => parts.push(s),
+        }
+    }
+    parts.join("/")
+}
