@@ -1,0 +1,375 @@
+//! A loaded stream while it is served: its anchor, its rendered-playlist
+//! cache and its lazily built timestamp-rewriting plans.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
+
+use bytes::Bytes;
+
+use super::Library;
+use crate::loader::{self, Loaded};
+use crate::model::{Stream, TrackTiming};
+use crate::playlist::{self, MediaRequest};
+use crate::restamp::ts::TsRestampPlan;
+use crate::source::SourceError;
+use crate::ticks::Ticks;
+use crate::timeline::{Window, WindowRule};
+use crate::urls::{self, MediaForm};
+
+/// One rendered playlist, plain and gzip-compressed.
+#[derive(Debug, Clone)]
+pub struct Rendered {
+    /// The playlist text.
+    pub plain: Bytes,
+    /// The same, gzip-compressed once a client asks for it.
+    gzipped: Arc<OnceLock<Bytes>>,
+}
+
+impl Rendered {
+    fn new(text: String) -> Rendered {
+        Rendered {
+            plain: Bytes::from(text),
+            gzipped: Arc::default(),
+        }
+    }
+
+    /// The playlist gzip-compressed (compressed on first use, then kept).
+    pub fn gzip(&self) -> Bytes {
+        self.gzipped
+            .get_or_init(|| Bytes::from(gzip(&self.plain)))
+            .clone()
+    }
+}
+
+/// Renderings kept per track: the live edge, and a few option variants.
+const CACHED_RENDERINGS: usize = 8;
+/// Larger renderings (deep DVR windows) are not kept.
+const CACHED_RENDERING_MAX_BYTES: usize = 512 << 10;
+
+/// Everything a media playlist's text depends on, besides the stream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct CacheKey {
+    form: MediaForm,
+    numbered: bool,
+    window: Window,
+    anchor_unix: Ticks,
+}
+
+/// A loaded stream plus its anchor and caches.
+#[derive(Debug)]
+pub struct LiveStream {
+    /// The immutable stream.
+    pub stream: Stream,
+    /// Source URI of each track in the master.
+    master_uris: Vec<(String, usize)>,
+    /// How long loading took.
+    pub load_time: Duration,
+    /// The server's default window.
+    pub default_rule: WindowRule,
+    /// Unix time of the timeline's zero: from `--epoch`, or set by the first
+    /// request from the server's clock.
+    anchor: OnceLock<Ticks>,
+    /// `--epoch`, back-dated.
+    fixed_anchor: Option<Ticks>,
+    /// The master for one generation of the library's names.
+    master: Mutex<Option<(u64, Rendered)>>,
+    /// Per track: recent renderings, most recent first. The key holds all
+    /// the text depends on, so any request may use or add one.
+    cache: Vec<Mutex<Vec<(CacheKey, Rendered)>>>,
+    /// Segment file → (track, index in the loop).
+    paths: std::collections::HashMap<String, (usize, usize)>,
+    /// Files named by an `EXT-X-MAP` (initialisation sections).
+    init_paths: std::collections::HashSet<String>,
+    /// Per track, once asked for: what rewriting its timestamps needs.
+    restamp: Vec<tokio::sync::OnceCell<Result<Arc<RestampPlan>, Arc<SourceError>>>>,
+}
+
+impl LiveStream {
+    /// Wraps a loaded stream; `window` is the default window in segments,
+    /// `epoch_unix` fixes the timeline's start.
+    pub fn new(loaded: Loaded, window: u64, epoch_unix: Option<Ticks>) -> Self {
+        let Loaded {
+            stream,
+            master_uris,
+            load_time,
+        } = loaded;
+        let default_rule = WindowRule::new(window, stream.target_duration_s);
+        let back_date = stream.schedule.first_full_instant(default_rule);
+        let mut paths = std::collections::HashMap::new();
+        for (t, track) in stream.tracks.iter().enumerate() {
+            for (i, seg) in track.segments.iter().enumerate() {
+                paths.entry(seg.path.clone()).or_insert((t, i));
+            }
+        }
+        let init_paths = stream
+            .tracks
+            .iter()
+            .flat_map(|t| &t.segments)
+            .filter_map(|s| match s.map.as_ref().map(|m| &m.uri) {
+                Some(crate::model::Resource::File(p)) => Some(p.clone()),
+                _ => None,
+            })
+            .collect();
+        LiveStream {
+            init_paths,
+            restamp: stream.tracks.iter().map(|_| Default::default()).collect(),
+            paths,
+            cache: stream.tracks.iter().map(|_| Mutex::default()).collect(),
+            master_uris,
+            load_time,
+            default_rule,
+            anchor: OnceLock::new(),
+            fixed_anchor: epoch_unix.map(|e| e.saturating_sub(back_date)),
+            master: Mutex::new(None),
+            stream,
+        }
+    }
+
+    /// A stream without a master or files, for tests and benchmarks.
+    pub fn from_stream(stream: Stream, window: u64, epoch_unix: Option<Ticks>) -> Self {
+        let loaded = Loaded {
+            stream,
+            master_uris: Vec::new(),
+            load_time: Duration::ZERO,
+        };
+        LiveStream::new(loaded, window, epoch_unix)
+    }
+
+    /// The anchor (Unix time of the timeline's zero): the epoch, or the
+    /// server clock's `clock_now_unix` at the first request, back-dated by
+    /// one default window so that first request sees a full playlist. Only
+    /// the server's own clock may start a timeline, never a `?now=`.
+    pub fn anchor(&self, clock_now_unix: Ticks) -> Ticks {
+        if let Some(fixed) = self.fixed_anchor {
+            return fixed;
+        }
+        *self.anchor.get_or_init(|| {
+            let back_date = self.stream.schedule.first_full_instant(self.default_rule);
+            clock_now_unix.saturating_sub(back_date)
+        })
+    }
+
+    /// The anchor of a timeline that starts at `start_unix` (a URL's
+    /// `start=`): like `--epoch`, back-dated so `start_unix` already shows a
+    /// full window.
+    pub fn anchor_from(&self, start_unix: Ticks) -> Ticks {
+        start_unix.saturating_sub(self.stream.schedule.first_full_instant(self.default_rule))
+    }
+
+    /// The window rule of a request: `window` segments (else the server's),
+    /// at least `dvr_secs` of media and never less than 3 × target duration.
+    pub fn rule(&self, window: Option<u16>, dvr_secs: Option<u32>) -> WindowRule {
+        let mut rule = WindowRule::new(
+            window.map_or(self.default_rule.segments, u64::from),
+            self.stream.target_duration_s,
+        );
+        if let Some(dvr) = dvr_secs {
+            rule.min_duration = rule.min_duration.max(Ticks::from_secs(u64::from(dvr)));
+        }
+        rule
+    }
+
+    /// The track and index in the loop of the segment file at `path`
+    /// (relative to the stream directory); the first, when several list it.
+    pub fn segment_at(&self, path: &str) -> Option<(usize, usize)> {
+        self.paths.get(path).copied()
+    }
+
+    /// The timestamp-rewriting plan of track `index` (MPEG-TS, or fMP4 when
+    /// `fmp4`), built off the async workers on first use from the files
+    /// under `stream_dir`.
+    pub async fn restamp_plan(
+        self: &Arc<Self>,
+        index: usize,
+        stream_dir: PathBuf,
+        fmp4: bool,
+    ) -> Result<Arc<RestampPlan>, Arc<SourceError>> {
+        let live = self.clone();
+        self.restamp[index]
+            .get_or_init(|| async move {
+                let built = tokio::task::spawn_blocking(move || {
+                    let track = &live.stream.tracks[index];
+                    if fmp4 {
+                        loader::fmp4_restamp_plan(&stream_dir, track).map(RestampPlan::Fmp4)
+                    } else {
+                        loader::ts_restamp_plan(&stream_dir, track).map(RestampPlan::Ts)
+                    }
+                })
+                .await;
+                match built {
+                    Ok(Ok(plan)) => Ok(Arc::new(plan)),
+                    Ok(Err(e)) => Err(Arc::new(e)),
+                    Err(e) => Err(Arc::new(SourceError::new(
+                        Path::new(&self.stream.name),
+                        format!("timestamp plan crashed: {e}"),
+                    ))),
+                }
+            })
+            .await
+            .clone()
+    }
+
+    /// Whether `path` (relative to the stream directory) is an
+    /// initialisation section of a track, and not also one of its segments
+    /// (single-file CMAF holds both).
+    pub fn is_init_section(&self, path: &str) -> bool {
+        self.init_paths.contains(path) && !self.paths.contains_key(path)
+    }
+
+    /// The anchor if the timeline has started; looking does not start it.
+    pub fn started_anchor(&self) -> Option<Ticks> {
+        self.fixed_anchor.or_else(|| self.anchor.get().copied())
+    }
+
+    /// When the timeline starts, if that is still in the future at `now_unix`.
+    pub fn starts_in_future(&self, now_unix: Ticks) -> Option<Ticks> {
+        self.fixed_anchor
+            .map(|a| a + self.stream.schedule.first_full_instant(self.default_rule))
+            .filter(|&start| start > now_unix)
+    }
+
+    /// The window listed at `now_unix` for a timeline anchored at `anchor_unix`.
+    /// The live edge is the default rule's: a longer window or a DVR depth
+    /// adds history (as much as the timeline has), never future segments.
+    pub fn window(&self, anchor_unix: Ticks, now_unix: Ticks, rule: WindowRule) -> Window {
+        let schedule = &self.stream.schedule;
+        let t = now_unix.saturating_sub(anchor_unix);
+        let edge = schedule.window_at(t, self.default_rule);
+        if rule == self.default_rule {
+            return edge;
+        }
+        schedule.window_ending_at(edge.last, rule)
+    }
+
+    /// The window of track `index`: the stream's window, or for a track on
+    /// its own schedule, its segments covering the same span of time.
+    pub fn track_window(
+        &self,
+        index: usize,
+        anchor_unix: Ticks,
+        now_unix: Ticks,
+        rule: WindowRule,
+    ) -> Window {
+        let window = self.window(anchor_unix, now_unix, rule);
+        match &self.stream.tracks[index].timing {
+            TrackTiming::Own(own) => {
+                let t = now_unix.saturating_sub(anchor_unix);
+                own.window_like(&self.stream.schedule, window, t)
+            }
+            _ => window,
+        }
+    }
+
+    /// The media playlist of track `index` on the timeline anchored at
+    /// `anchor_unix`, at `now_unix`, under `rule`: from the cache when the
+    /// same text was rendered recently.
+    pub fn media_playlist(
+        &self,
+        index: usize,
+        form: MediaForm,
+        numbered: bool,
+        anchor_unix: Ticks,
+        now_unix: Ticks,
+        rule: WindowRule,
+    ) -> Rendered {
+        let window = self.track_window(index, anchor_unix, now_unix, rule);
+        let key = CacheKey {
+            form,
+            numbered,
+            window,
+            anchor_unix,
+        };
+        let slot = &self.cache[index];
+        if let Ok(mut kept) = slot.lock()
+            && let Some(at) = kept.iter().position(|(k, _)| *k == key)
+        {
+            metrics::counter!("pseudolive_playlist_cache_hits_total").increment(1);
+            let entry = kept.remove(at);
+            let rendered = entry.1.clone();
+            kept.insert(0, entry);
+            return rendered;
+        }
+        metrics::counter!("pseudolive_playlist_renders_total").increment(1);
+        let rendered = Rendered::new(playlist::render_media(&MediaRequest {
+            stream: &self.stream,
+            track: &self.stream.tracks[index],
+            window,
+            anchor_unix,
+            form,
+            numbered,
+        }));
+        if rendered.plain.len() <= CACHED_RENDERING_MAX_BYTES
+            && let Ok(mut kept) = slot.lock()
+        {
+            kept.insert(0, (key, rendered.clone()));
+            kept.truncate(CACHED_RENDERINGS);
+        }
+        rendered
+    }
+
+    /// The default media playlist of track `index` at `clock_now_unix`, the
+    /// server clock's time (starts the timeline), linked beside the master.
+    pub fn playlist_at(&self, index: usize, clock_now_unix: Ticks) -> Rendered {
+        let anchor = self.anchor(clock_now_unix);
+        let rule = self.default_rule;
+        self.media_playlist(index, MediaForm::Root, false, anchor, clock_now_unix, rule)
+    }
+
+    /// The master playlist, its links checked against `library`'s names
+    /// (re-rendered when they change).
+    pub fn master_playlist(&self, library: &Library) -> Rendered {
+        let generation = library.generation();
+        if let Ok(guard) = self.master.lock()
+            && let Some((g, rendered)) = guard.as_ref()
+            && *g == generation
+        {
+            return rendered.clone();
+        }
+        let name = &self.stream.name;
+        let master_path = Path::new(urls::MASTER_FILE);
+        let text = playlist::render_master(
+            &self.stream.master,
+            |uri| {
+                let (_, index) = self.master_uris.iter().find(|(u, _)| u == uri)?;
+                let track = &self.stream.tracks[*index].name;
+                Some(urls::media(name, track, library.media_form(name, track)))
+            },
+            |uri| {
+                let rel =
+                    crate::source::resolve_uri(Path::new(""), Path::new(""), uri, master_path)
+                        .ok()?;
+                let rel: Vec<String> = rel
+                    .components()
+                    .map(|c| c.as_os_str().to_string_lossy().into_owned())
+                    .collect();
+                Some(urls::file(name, &rel.join("/"), MediaForm::Root, None))
+            },
+        );
+        let rendered = Rendered::new(text);
+        if let Ok(mut guard) = self.master.lock() {
+            *guard = Some((generation, rendered.clone()));
+        }
+        rendered
+    }
+}
+
+/// What rewriting a track's timestamps needs, by container.
+#[derive(Debug)]
+pub enum RestampPlan {
+    /// MPEG-TS: start PTS and continuity counters per segment.
+    Ts(TsRestampPlan),
+    /// fMP4: track timescales and the reference start per segment.
+    Fmp4(crate::restamp::fmp4::Fmp4Plan),
+}
+
+/// gzip-compresses `data`.
+pub fn gzip(data: &[u8]) -> Vec<u8> {
+    use std::io::Write;
+    let mut enc = flate2::write::GzEncoder::new(
+        Vec::with_capacity(data.len() / 3 + 32),
+        flate2::Compression::fast(),
+    );
+    let _ = enc.write_all(data);
+    enc.finish().unwrap_or_default()
+}
