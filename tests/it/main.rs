@@ -6,6 +6,7 @@ mod checker;
 mod fixtures;
 mod http;
 mod packagers;
+mod parts;
 mod prop;
 mod restamp;
 mod review;

@@ -1,0 +1,364 @@
+//! LL-HLS parts of the fixture streams: every segment carved for several
+//! targets and every part cut, then read on its own by ffprobe (MPEG-TS), or
+//! after its init segment (fMP4): the parts hold exactly the segment's
+//! frames, in order, and start as players need them to.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::Arc;
+
+use pseudolive::ll::{CarveError, Part, TrackFrames, track_frames};
+use pseudolive::loader::load_stream;
+use pseudolive::model::{Segment, Stream};
+use pseudolive::probe::{ProbeMode, Prober};
+use pseudolive::ticks::Ticks;
+use rayon::prelude::*;
+use serde_json::Value;
+
+use crate::util::{fixture, root, temp_dir};
+
+const PACKET: usize = 188;
+
+/// A loaded stream and the directory its files are under.
+struct Loaded {
+    dir: PathBuf,
+    stream: Stream,
+}
+
+fn prober() -> Prober {
+    Prober {
+        mode: ProbeMode::Native,
+        ffprobe: None,
+    }
+}
+
+/// A stream directory holding `abr.m3u8`, loaded as the server does.
+fn load(parent: &Path, name: &str) -> Loaded {
+    let loaded = load_stream(parent, name, &prober()).unwrap_or_else(|e| panic!("{name}: {e}"));
+    Loaded {
+        dir: parent.join(name),
+        stream: loaded.stream,
+    }
+}
+
+/// A fixture with only `index.m3u8`, copied under a library with a master.
+fn load_single(name: &str) -> Loaded {
+    let root = temp_dir(&format!("parts-{name}"));
+    let dir = root.join(name);
+    std::fs::create_dir_all(&dir).unwrap();
+    for entry in std::fs::read_dir(fixture(name)).unwrap() {
+        let p = entry.unwrap().path();
+        std::fs::copy(&p, dir.join(p.file_name().unwrap())).unwrap();
+    }
+    std::fs::write(
+        dir.join("abr.m3u8"),
+        "#EXTM3U\n#EXT-X-STREAM-INF:BANDWIDTH=100000\nindex.m3u8\n",
+    )
+    .unwrap();
+    load(&root, name)
+}
+
+/// A segment's bytes (its byte range only).
+fn segment_bytes(dir: &Path, seg: &Segment) -> Vec<u8> {
+    let data = std::fs::read(dir.join(&seg.path)).unwrap();
+    match seg.byte_range {
+        Some(r) => data[r.offset as usize..(r.offset + r.length) as usize].to_vec(),
+        None => data,
+    }
+}
+
+/// One packet as ffprobe shows it.
+#[derive(Debug, Clone, PartialEq)]
+struct Pkt {
+    stream: u64,
+    kind: String,
+    dts: Option<i64>,
+    duration: Option<i64>,
+    key: bool,
+}
+
+/// ffprobe's packets of a file and what it said on stderr; `decode` lets it
+/// decode frames to find stream parameters (else it only demuxes).
+fn ffprobe(path: &Path, decode: bool) -> (Vec<Pkt>, String) {
+    let mut cmd = Command::new("ffprobe");
+    cmd.args(["-v", "error"]);
+    if !decode {
+        cmd.arg("-nofind_stream_info");
+    }
+    if path.extension().is_some_and(|e| e == "ts") {
+        // A small part can look like MPEG program stream to the format probe;
+        // a player knows the format from the PAT (hls.js) or the playlist.
+        cmd.args(["-f", "mpegts"]);
+    }
+    let out = cmd
+        .args(["-show_packets", "-show_entries"])
+        .args([
+            "packet=stream_index,codec_type,dts,duration,flags",
+            "-of",
+            "json",
+        ])
+        .arg(path)
+        .output()
+        .expect("ffprobe on PATH");
+    let json: Value = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
+    let packets = json["packets"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .map(|p| Pkt {
+                    stream: p["stream_index"].as_u64().unwrap(),
+                    kind: p["codec_type"].as_str().unwrap_or("").to_string(),
+                    dts: p["dts"].as_i64(),
+                    duration: p["duration"].as_i64(),
+                    key: p["flags"].as_str().is_some_and(|f| f.starts_with('K')),
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let mut stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    if !out.status.success() {
+        stderr.push_str("(ffprobe failed)");
+    }
+    (packets, stderr)
+}
+
+/// What ffprobe said, less the H.264/H.265 parser's complaint that a
+/// dependent part's pictures name parameter sets it has not seen: they come
+/// with the keyframe before, in an earlier part.
+fn demux_errors(stderr: &str, part: &Part) -> String {
+    stderr
+        .lines()
+        .filter(|l| part.independent || !l.contains("non-existing PPS"))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+fn pid(packet: &[u8]) -> u16 {
+    (u16::from(packet[1] & 0x1f) << 8) | u16::from(packet[2])
+}
+
+/// The PMT PID named by the first PAT of a segment (its first program).
+fn pmt_pid(segment: &[u8]) -> u16 {
+    let pat = segment.chunks(PACKET).find(|pk| pid(pk) == 0).unwrap();
+    let payload = if pat[3] & 0x20 != 0 {
+        &pat[5 + usize::from(pat[4])..]
+    } else {
+        &pat[4..]
+    };
+    let section = &payload[1 + usize::from(payload[0])..];
+    let programs =
+        &section[8..3 + (usize::from(section[1] & 0x0f) << 8 | usize::from(section[2])) - 4];
+    let program = programs.chunks(4).find(|p| p[0] != 0 || p[1] != 0).unwrap();
+    (u16::from(program[2] & 0x1f) << 8) | u16::from(program[3])
+}
+
+/// The lead stream's packets of a TS file, grouped by PES (a packet with a
+/// DTS starts a group; ffprobe splits an audio PES into frames without one).
+fn lead_groups(packets: &[Pkt]) -> Vec<Vec<Pkt>> {
+    let kind = if packets.iter().any(|p| p.kind == "video") {
+        "video"
+    } else {
+        "audio"
+    };
+    let Some(stream) = packets.iter().find(|p| p.kind == kind).map(|p| p.stream) else {
+        return Vec::new();
+    };
+    let mut groups: Vec<Vec<Pkt>> = Vec::new();
+    for p in packets.iter().filter(|p| p.stream == stream) {
+        match groups.last_mut() {
+            Some(g) if p.dts.is_none() => g.push(p.clone()),
+            _ => groups.push(vec![p.clone()]),
+        }
+    }
+    groups
+}
+
+/// Targets to carve for: whichever of them the lead's frames allow.
+const TARGETS_MS: [u64; 4] = [200, 333, 500, 1000];
+
+/// Carves every segment of every track for every target and checks every
+/// TS part; a target may fail only for an audio lead whose PES (ffmpeg packs
+/// about 0.37 s of audio into one) are longer. Returns how many parts were checked.
+fn check_ts_stream(loaded: &Loaded, out: &Path) -> usize {
+    let mut jobs = Vec::new();
+    for track in &loaded.stream.tracks {
+        if track.segments[0].path.ends_with(".vtt") {
+            // Subtitles: no frames to cut at.
+            let err = track_frames(&loaded.dir, track).unwrap_err();
+            assert!(
+                err.to_string().contains("cannot be cut into parts"),
+                "{err}"
+            );
+            continue;
+        }
+        let tf = Arc::new(track_frames(&loaded.dir, track).unwrap());
+        assert_eq!(tf.len(), track.segments.len());
+        for (i, seg) in track.segments.iter().enumerate() {
+            jobs.push((tf.clone(), i, seg, out.join(format!("{}-{i}", track.name))));
+        }
+    }
+    jobs.par_iter()
+        .map(|(tf, i, seg, out)| {
+            std::fs::create_dir_all(out).unwrap();
+            let bytes = segment_bytes(&loaded.dir, seg);
+            let whole = out.join("whole.ts");
+            std::fs::write(&whole, &bytes).unwrap();
+            let (packets, _) = ffprobe(&whole, false);
+            let groups = lead_groups(&packets);
+            let frames = tf.segment(*i).unwrap();
+            assert_eq!(
+                frames.frames.len(),
+                groups.len(),
+                "{}: lead frames, ffprobe's PES",
+                seg.path
+            );
+            let audio = groups[0][0].kind == "audio";
+            let mut carved = Vec::new();
+            for target in TARGETS_MS.map(Ticks::from_ms) {
+                match tf.carve(*i, seg.duration, target) {
+                    Ok(parts) => carved.push(parts),
+                    Err(e) => {
+                        // No whole number of frames makes 85–100 % of the target.
+                        let step = frames.frames[1].at.0;
+                        let no_fit = !(1..=100)
+                            .any(|k| k * step * 20 >= target.0 * 17 && k * step <= target.0);
+                        assert!(
+                            (audio && matches!(e, CarveError::FrameTooLong { .. }))
+                                || (matches!(e, CarveError::Infeasible { .. }) && no_fit),
+                            "{} for {target:?}: {e}",
+                            seg.path
+                        );
+                    }
+                }
+            }
+            assert!(
+                !carved.is_empty(),
+                "{}: no target could be carved",
+                seg.path
+            );
+            // ffprobe (a tenth of a second a run) reads the parts of one
+            // target per segment, in turn; the bytes are checked for all.
+            let probed = i % carved.len();
+            for (k, parts) in carved.iter().enumerate() {
+                let probe = (k == probed).then_some(&groups[..]);
+                check_ts_parts(tf, *i, &bytes, parts, probe, out, &seg.path);
+            }
+            carved.iter().map(Vec::len).sum::<usize>()
+        })
+        .sum()
+}
+
+fn check_ts_parts(
+    tf: &TrackFrames,
+    i: usize,
+    segment: &[u8],
+    parts: &[Part],
+    probe: Option<&[Vec<Pkt>]>,
+    out: &Path,
+    name: &str,
+) {
+    let pmt = pmt_pid(segment);
+    let mut pos = 0;
+    for (p, part) in parts.iter().enumerate() {
+        let bytes = tf.cut(i, segment, part).unwrap();
+        let what = format!("{name} part {p} of {} ({:?})", parts.len(), part.frames());
+        assert_eq!(bytes.len() % PACKET, 0, "{what}: whole packets");
+        // PAT then PMT first, after other tables (an SDT) if any.
+        let first: Vec<u16> = bytes
+            .chunks(PACKET)
+            .map(pid)
+            .skip_while(|&p| (0x10..0x20).contains(&p))
+            .take(2)
+            .collect();
+        assert_eq!(first, [0, pmt], "{what}: starts with PAT and PMT");
+        // Without its added tables, the part is the next run of the segment.
+        let tables = bytes
+            .chunks(PACKET)
+            .take_while(|pk| pid(pk) == 0 || pid(pk) == pmt)
+            .count();
+        let added = (0..=tables)
+            .find(|&k| {
+                let rest = &bytes[k * PACKET..];
+                segment.get(pos..pos + rest.len()) == Some(rest)
+            })
+            .unwrap_or_else(|| panic!("{what}: not the next bytes of the segment"));
+        assert!(
+            p > 0 || added == 0,
+            "{what}: tables added to the first part"
+        );
+        pos += bytes.len() - added * PACKET;
+
+        let Some(groups) = probe else {
+            continue;
+        };
+        let file = out.join("part.ts");
+        std::fs::write(&file, &bytes).unwrap();
+        let (packets, stderr) = ffprobe(&file, false);
+        assert_eq!(demux_errors(&stderr, part), "", "{what}: ffprobe");
+        let own = lead_groups(&packets);
+        let expected = &groups[part.frames()];
+        assert_eq!(own.len(), expected.len(), "{what}: lead PES count");
+        let dts = |g: &[Vec<Pkt>]| g.iter().map(|g| (g[0].dts, g.len())).collect::<Vec<_>>();
+        assert_eq!(dts(&own), dts(expected), "{what}: lead DTS and frames");
+        if part.independent && own[0][0].kind == "video" {
+            assert!(own[0][0].key, "{what}: INDEPENDENT but no keyframe first");
+            let (_, stderr) = ffprobe(&file, true);
+            assert_eq!(stderr, "", "{what}: an independent part decodes");
+        }
+    }
+    assert_eq!(pos, segment.len(), "{name}: the parts cover the segment");
+}
+
+fn check_ts_streams(test: &str, streams: &[(&Path, &str)], min_parts: usize) {
+    let out = temp_dir(test);
+    let mut total = 0;
+    for (parent, name) in streams {
+        let loaded = if parent.as_os_str().is_empty() {
+            load_single(name)
+        } else {
+            load(parent, name)
+        };
+        total += check_ts_stream(&loaded, &out.join(name));
+    }
+    assert!(total >= min_parts, "{total} parts checked");
+    let _ = std::fs::remove_dir_all(&out);
+}
+
+#[test]
+fn ts_parts_of_ffmpeg_fixtures() {
+    let single = Path::new("");
+    check_ts_streams(
+        "parts-ts-ffmpeg",
+        &[
+            (single, "av25"),
+            (single, "av2997"),
+            (single, "bframes"),
+            (single, "audio_only"),
+        ],
+        300,
+    );
+}
+
+#[test]
+fn ts_parts_of_packager_fixtures() {
+    let pkg = fixture("pkg");
+    check_ts_streams(
+        "parts-ts-pkg",
+        &[
+            (&pkg, "ff_demux"),
+            (&pkg, "gst_hlssink2"),
+            (&pkg, "shaka_ts"),
+            (&pkg, "ff_ts_single"),
+        ],
+        300,
+    );
+}
+
+#[test]
+fn ts_parts_of_the_player_stream() {
+    let player = root().join("tests/player/static");
+    if !player.join("loop/abr.m3u8").is_file() {
+        return; // Built by scripts/make-player-stream.sh.
+    }
+    check_ts_streams("parts-ts-loop", &[(&player, "loop")], 300);
+}
