@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use pseudolive::ll::{CarveError, Part, TrackFrames, track_frames};
 use pseudolive::loader::load_stream;
-use pseudolive::model::{Segment, Stream};
+use pseudolive::model::{Resource, Segment, Stream};
 use pseudolive::probe::{ProbeMode, Prober};
 use pseudolive::ticks::Ticks;
 use rayon::prelude::*;
@@ -73,6 +73,7 @@ struct Pkt {
     stream: u64,
     kind: String,
     dts: Option<i64>,
+    pts: Option<i64>,
     duration: Option<i64>,
     key: bool,
 }
@@ -93,7 +94,7 @@ fn ffprobe(path: &Path, decode: bool) -> (Vec<Pkt>, String) {
     let out = cmd
         .args(["-show_packets", "-show_entries"])
         .args([
-            "packet=stream_index,codec_type,dts,duration,flags",
+            "packet=stream_index,codec_type,dts,pts,duration,flags",
             "-of",
             "json",
         ])
@@ -109,6 +110,7 @@ fn ffprobe(path: &Path, decode: bool) -> (Vec<Pkt>, String) {
                     stream: p["stream_index"].as_u64().unwrap(),
                     kind: p["codec_type"].as_str().unwrap_or("").to_string(),
                     dts: p["dts"].as_i64(),
+                    pts: p["pts"].as_i64(),
                     duration: p["duration"].as_i64(),
                     key: p["flags"].as_str().is_some_and(|f| f.starts_with('K')),
                 })
@@ -361,4 +363,131 @@ fn ts_parts_of_the_player_stream() {
         return; // Built by scripts/make-player-stream.sh.
     }
     check_ts_streams("parts-ts-loop", &[(&player, "loop")], 300);
+}
+
+/// A segment's init section (its `EXT-X-MAP`, byte range applied).
+fn init_bytes(dir: &Path, seg: &Segment) -> Vec<u8> {
+    let map = seg.map.as_ref().expect("an fMP4 segment with EXT-X-MAP");
+    let Resource::File(rel) = &map.uri else {
+        panic!("external map")
+    };
+    let data = std::fs::read(dir.join(rel)).unwrap();
+    match map.byte_range {
+        Some(r) => data[r.offset as usize..(r.offset + r.length) as usize].to_vec(),
+        None => data,
+    }
+}
+
+/// ffprobe's packets of one stream.
+fn stream_packets(packets: &[Pkt], stream: u64) -> Vec<Pkt> {
+    packets
+        .iter()
+        .filter(|p| p.stream == stream)
+        .cloned()
+        .collect()
+}
+
+/// Carves every segment of every track of an fMP4 stream for every target
+/// and checks that init + part reads on its own, that each part holds its
+/// lead frames, and that the parts' packets, in order, are the segment's.
+fn check_fmp4_stream(loaded: &Loaded, out: &Path) -> usize {
+    let mut jobs = Vec::new();
+    for track in &loaded.stream.tracks {
+        let tf = Arc::new(track_frames(&loaded.dir, track).unwrap());
+        for (i, seg) in track.segments.iter().enumerate() {
+            jobs.push((tf.clone(), i, seg, out.join(format!("{}-{i}", track.name))));
+        }
+    }
+    jobs.par_iter()
+        .map(|(tf, i, seg, out)| {
+            std::fs::create_dir_all(out).unwrap();
+            let init = init_bytes(&loaded.dir, seg);
+            let bytes = segment_bytes(&loaded.dir, seg);
+            let whole = out.join("whole.mp4");
+            std::fs::write(&whole, [&init[..], &bytes].concat()).unwrap();
+            let (packets, stderr) = ffprobe(&whole, false);
+            assert_eq!(stderr, "", "{}: ffprobe", seg.path);
+            let streams: Vec<u64> = {
+                let mut s: Vec<u64> = packets.iter().map(|p| p.stream).collect();
+                s.sort();
+                s.dedup();
+                s
+            };
+            let lead = packets
+                .iter()
+                .find(|p| p.kind == "video")
+                .or(packets.first())
+                .unwrap()
+                .stream;
+            let frames = tf.segment(*i).unwrap();
+            assert_eq!(frames.frames.len(), stream_packets(&packets, lead).len());
+            let mut checked = 0;
+            for (t, target) in TARGETS_MS.map(Ticks::from_ms).into_iter().enumerate() {
+                let parts = tf.carve(*i, seg.duration, target).unwrap();
+                let cuts: Vec<Vec<u8>> = parts
+                    .iter()
+                    .map(|p| tf.cut(*i, &bytes, p).unwrap())
+                    .collect();
+                checked += parts.len();
+                // ffprobe reads the parts of one target per segment, in turn.
+                if t != i % TARGETS_MS.len() {
+                    continue;
+                }
+                let mut per_stream = vec![Vec::new(); streams.len()];
+                for (p, (part, cut)) in parts.iter().zip(&cuts).enumerate() {
+                    let what = format!("{} {target:?} part {p} ({:?})", seg.path, part.frames());
+                    let file = out.join("part.mp4");
+                    std::fs::write(&file, [&init[..], cut].concat()).unwrap();
+                    let (own, stderr) = ffprobe(&file, part.independent);
+                    assert_eq!(stderr, "", "{what}: ffprobe");
+                    let lead_packets = stream_packets(&own, lead);
+                    assert_eq!(
+                        lead_packets.len(),
+                        part.frames().len(),
+                        "{what}: lead samples"
+                    );
+                    if part.independent && own.iter().any(|p| p.kind == "video") {
+                        assert!(own.iter().find(|p| p.stream == lead).unwrap().key, "{what}");
+                    }
+                    for (k, &s) in streams.iter().enumerate() {
+                        per_stream[k].extend(stream_packets(&own, s));
+                    }
+                }
+                for (k, &s) in streams.iter().enumerate() {
+                    // ffprobe gives audio durations only when it decodes.
+                    let times = |p: &[Pkt]| p.iter().map(|p| (p.dts, p.pts)).collect::<Vec<_>>();
+                    assert_eq!(
+                        times(&per_stream[k]),
+                        times(&stream_packets(&packets, s)),
+                        "{} {target:?}: stream {s} over all parts",
+                        seg.path
+                    );
+                    // Continuous across part boundaries: each packet ends where
+                    // the next starts (where ffprobe gave a duration).
+                    for w in per_stream[k].windows(2) {
+                        if let (Some(a), Some(d), Some(b)) = (w[0].dts, w[0].duration, w[1].dts) {
+                            assert_eq!(a + d, b, "{} {target:?}: stream {s}", seg.path);
+                        }
+                    }
+                }
+            }
+            checked
+        })
+        .sum()
+}
+
+#[test]
+fn fmp4_parts_of_the_fixtures() {
+    let out = temp_dir("parts-fmp4");
+    let mut total = 0;
+    for name in ["fmp4_avc", "fmp4_hevc_ac3", "fmp4_single"] {
+        total += check_fmp4_stream(&load_single(name), &out.join(name));
+    }
+    total += check_fmp4_stream(&load(&fixture(""), "cmaf_shaka"), &out.join("cmaf_shaka"));
+    let player = root().join("tests/player/static");
+    if player.join("loopf/abr.m3u8").is_file() {
+        total += check_fmp4_stream(&load(&player, "loopf"), &out.join("loopf"));
+    }
+    assert!(total > 300, "{total} parts checked");
+    let _ = std::fs::remove_dir_all(&out);
 }
