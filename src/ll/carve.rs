@@ -206,6 +206,43 @@ fn carve_run(
     Some(parts)
 }
 
+/// The smallest part target, from `wanted` up to twice it, for which every
+/// segment (its frames and playlist duration) carves: `wanted` itself when it
+/// works, else the first whole number of the lead's usual frame duration
+/// that does (at 29.97 fps no whole number of frames makes 85–100 % of
+/// 200 ms; 6 frames make 200.2 ms). `None` when nothing up to twice
+/// `wanted` works (an audio PES longer than that, a keyframe interval that
+/// leaves an impossible remainder).
+pub fn fit_target<'a>(
+    segments: impl Iterator<Item = (&'a SegmentFrames, Ticks)> + Clone,
+    wanted: Ticks,
+) -> Option<Ticks> {
+    let works = |target: Ticks| {
+        segments
+            .clone()
+            .all(|(frames, duration)| carve(frames, duration, target).is_ok())
+    };
+    if wanted > Ticks::ZERO && works(wanted) {
+        return Some(wanted);
+    }
+    // The most common step between frames.
+    let mut steps: Vec<u64> = segments
+        .clone()
+        .flat_map(|(f, _)| f.frames.windows(2).map(|w| (w[1].at - w[0].at).0))
+        .filter(|&s| s > 0)
+        .collect();
+    steps.sort_unstable();
+    let step = steps
+        .chunk_by(|a, b| a == b)
+        .max_by_key(|run| run.len())
+        .map(|run| run[0])?;
+    let first = wanted.0.div_ceil(step).max(1);
+    (first..)
+        .map(|k| Ticks(k * step))
+        .take_while(|t| t.0 <= 2 * wanted.0.max(step))
+        .find(|&t| works(t))
+}
+
 #[cfg(test)]
 #[path = "tests/carve.rs"]
 mod tests;

@@ -61,6 +61,14 @@ impl TrackFrames {
         carve(frames, duration, target)
     }
 
+    /// The smallest part target from `wanted` up for which every segment
+    /// carves, `durations` being the segments' playlist durations in order:
+    /// see [`super::carve::fit_target`].
+    pub fn fit_target(&self, durations: &[Ticks], wanted: Ticks) -> Option<Ticks> {
+        let segments = self.segments.iter().map(|s| &s.frames);
+        super::carve::fit_target(segments.zip(durations.iter().copied()), wanted)
+    }
+
     /// The bytes of `part` of segment `index`, given the segment's bytes
     /// (its byte range only, when it has one).
     pub fn cut(&self, index: usize, segment: &[u8], part: &Part) -> Result<Vec<u8>, LlError> {

@@ -195,6 +195,10 @@ fn check_ts_stream(loaded: &Loaded, out: &Path) -> usize {
         }
         let tf = Arc::new(track_frames(&loaded.dir, track).unwrap());
         assert_eq!(tf.len(), track.segments.len());
+        // Some target near 200 ms suits every segment of the track.
+        let durations: Vec<Ticks> = track.segments.iter().map(|s| s.duration).collect();
+        let fitted = tf.fit_target(&durations, Ticks::from_ms(200));
+        assert!(fitted.is_some(), "{}: no target near 200 ms", track.name);
         for (i, seg) in track.segments.iter().enumerate() {
             jobs.push((tf.clone(), i, seg, out.join(format!("{}-{i}", track.name))));
         }
@@ -215,6 +219,13 @@ fn check_ts_stream(loaded: &Loaded, out: &Path) -> usize {
                 seg.path
             );
             let audio = groups[0][0].kind == "audio";
+            let flags: Vec<bool> = frames.frames.iter().map(|f| f.independent).collect();
+            let keys: Vec<bool> = groups.iter().map(|g| audio || g[0].key).collect();
+            assert_eq!(
+                flags, keys,
+                "{}: independent frames, ffprobe's keyframes",
+                seg.path
+            );
             let mut carved = Vec::new();
             for target in TARGETS_MS.map(Ticks::from_ms) {
                 match tf.carve(*i, seg.duration, target) {

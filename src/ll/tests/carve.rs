@@ -240,6 +240,34 @@ fn a_segment_not_starting_at_a_keyframe() {
     assert!(independent(&parts).is_empty());
 }
 
+#[test]
+fn fitting_a_target_to_the_frame_rate() {
+    let fit = |frames: &[Frame], total: u64, wanted: u64| {
+        let segment = SegmentFrames::from_frames(frames.to_vec());
+        fit_target(std::iter::once((&segment, Ticks(total))), Ticks(wanted))
+    };
+    // 25 fps: 200 ms is 5 frames.
+    assert_eq!(
+        fit(&cfr(50, 3600, 50), 180_000, 18_000),
+        Some(Ticks(18_000))
+    );
+    // 29.97 fps: 5 frames are 83 % of 200 ms, 6 frames 200.2 ms.
+    let ntsc = cfr(60, 3003, 60);
+    assert!(carve_frames(&ntsc, Ticks(180_180), Ticks(18_000)).is_err());
+    assert_eq!(fit(&ntsc, 180_180, 18_000), Some(Ticks(18_018)));
+    // Audio PES of 0.36 s: one PES per part.
+    let pes: Vec<Frame> = (0..6)
+        .map(|i| Frame {
+            at: Ticks(i * 32_640),
+            independent: true,
+        })
+        .collect();
+    assert_eq!(fit(&pes, 6 * 32_640, 18_000), Some(Ticks(32_640)));
+    // A last frame far longer than anything near the target: none.
+    assert_eq!(fit(&cfr(50, 3600, 50), 180_000 + 90_000, 18_000), None);
+    assert_eq!(fit(&[], 1, 18_000), None);
+}
+
 /// Every carving of up to 11 frames, by brute force: whether one keeps the
 /// rules, and the fewest parts and most even shortest part among them.
 fn brute_force(frames: &[Frame], total: Ticks, target: Ticks) -> Option<(usize, Ticks)> {
