@@ -502,3 +502,38 @@ fn fmp4_parts_of_the_fixtures() {
     assert!(total > 300, "{total} parts checked");
     let _ = std::fs::remove_dir_all(&out);
 }
+
+#[test]
+fn tracks_that_cannot_be_cut_name_the_file() {
+    let first_error = |loaded: &Loaded| track_frames(&loaded.dir, &loaded.stream.tracks[0]);
+    let err = first_error(&load(&fixture("pkg"), "ff_aes_iv")).unwrap_err();
+    assert!(err.path.ends_with("v/seg_000.ts"), "{err}");
+    assert!(err.problem.contains("encrypted"), "{err}");
+    let err = first_error(&load_single("not_ts")).unwrap_err();
+    assert!(err.path.ends_with("seg_003.ts"), "{err}");
+    assert!(err.problem.contains("not MPEG-TS"), "{err}");
+    // One PES timestamp moved by an hour: its frames go backwards after it.
+    let err = first_error(&load_single("glitch")).unwrap_err();
+    assert!(err.path.ends_with("seg_004.ts"), "{err}");
+    assert!(err.problem.contains("backwards"), "{err}");
+    // A segment cut short in a packet still has frames and parts, but its
+    // frames stop 0.88 s before its end: the last part holds that gap.
+    let truncated = load_single("truncated");
+    let tf = first_error(&truncated).unwrap();
+    let seg = &truncated.stream.tracks[0].segments[2];
+    let bytes = segment_bytes(&truncated.dir, seg);
+    let err = tf.carve(2, seg.duration, Ticks::from_ms(500)).unwrap_err();
+    assert!(
+        matches!(err, CarveError::FrameTooLong { frame: 28, .. }),
+        "{err}"
+    );
+    let parts = tf.carve(2, seg.duration, Ticks::from_ms(1000)).unwrap();
+    let total: usize = parts
+        .iter()
+        .map(|p| tf.cut(2, &bytes, p).unwrap().len())
+        .sum();
+    assert!(total >= bytes.len());
+    // Bytes that are not the segment's are refused, not cut.
+    assert!(tf.cut(1, &bytes, &parts[0]).is_err());
+    assert!(tf.cut(99, &bytes, &parts[0]).is_err());
+}
