@@ -17,6 +17,9 @@
 //!    (so `INDEPENDENT=YES` parts start exactly there), the fewest parts and,
 //!    among those, the most even ones. The last part ends at the duration the
 //!    playlist writes for the segment, so part durations add up to it exactly.
+//!    Some targets cannot be met by whole frames (at 29.97 fps no number of
+//!    frames makes 85–100 % of 200 ms): [`carve::fit_target`] finds the
+//!    nearest one above that every segment of a track allows.
 //! 3. **Cutting.** [`ts_part`] and [`fmp4_part`] turn one part into bytes,
 //!    given the segment's bytes again (the server keeps those in its file
 //!    cache): one pass over the part's bytes.
