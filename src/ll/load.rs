@@ -14,6 +14,7 @@ use rayon::prelude::*;
 use super::{CarveError, LlError, Part, SegmentFrames, carve, fmp4_frames, fmp4_part};
 use super::{ts_frames, ts_part};
 use crate::model::{ByteRange, Map, Resource, Track};
+use crate::probe::MAX_SEGMENT_BYTES;
 use crate::probe::fmp4::{Init, looks_like_mp4, parse_init};
 use crate::source::SourceError;
 use crate::ticks::Ticks;
@@ -83,19 +84,36 @@ impl TrackFrames {
     }
 }
 
-/// Bytes of a file, or of a range of it.
+/// Bytes of a file, or of a range of it (only that range is read), up to
+/// [`MAX_SEGMENT_BYTES`].
 fn read(path: &Path, range: Option<ByteRange>) -> Result<Vec<u8>, SourceError> {
-    let data =
-        std::fs::read(path).map_err(|e| SourceError::new(path, format!("cannot read: {e}")))?;
-    match range {
-        Some(r) => usize::try_from(r.offset)
-            .ok()
-            .zip(usize::try_from(r.offset.saturating_add(r.length)).ok())
-            .and_then(|(a, b)| data.get(a..b))
-            .map(<[u8]>::to_vec)
-            .ok_or_else(|| SourceError::new(path, "byte range outside the file")),
-        None => Ok(data),
+    use std::io::{Read, Seek, SeekFrom};
+    let fail = |e: std::io::Error| SourceError::new(path, format!("cannot read: {e}"));
+    let mut file = std::fs::File::open(path).map_err(fail)?;
+    let len = file.metadata().map_err(fail)?.len();
+    let r = range.unwrap_or(ByteRange {
+        offset: 0,
+        length: len,
+    });
+    let outside = || SourceError::new(path, "byte range outside the file");
+    let end = r.offset.checked_add(r.length).ok_or_else(outside)?;
+    if end > len {
+        return Err(outside());
     }
+    if r.length > MAX_SEGMENT_BYTES {
+        return Err(SourceError::new(
+            path,
+            format!(
+                "{} bytes: too large to read whole (limit {} MiB)",
+                r.length,
+                MAX_SEGMENT_BYTES >> 20
+            ),
+        ));
+    }
+    let mut out = vec![0; usize::try_from(r.length).map_err(|_| outside())?];
+    file.seek(SeekFrom::Start(r.offset)).map_err(fail)?;
+    file.read_exact(&mut out).map_err(fail)?;
+    Ok(out)
 }
 
 /// Reads every segment of `track` (files under `stream_dir`) for parts.
