@@ -11,6 +11,7 @@ pub mod clock;
 pub mod config;
 pub mod http;
 pub mod library;
+pub mod ll;
 pub mod loader;
 pub mod model;
 pub mod options;

@@ -401,7 +401,7 @@ async fn media(live: &LiveStream, index: usize, form: MediaForm, ctx: &Ctx) -> R
         .and_then(|f| f.stale_at_ticks(timeline_ticks));
     let render_at = stale_at.map_or(now, |t| anchor + Ticks(t));
     let numbered = ctx.numbered();
-    let rendered = live.media_playlist(index, form, numbered, anchor, render_at, rule);
+    let rendered = live.media_playlist(index, form, numbered, anchor, render_at, rule, None);
     let cache = format!("public, max-age={}", live.stream.target_duration_s / 2);
     let zipped = ctx.gzip.then(|| rendered.gzip());
     let res = reply::text(rendered.plain, zipped, M3U8, cache);
