@@ -2,7 +2,7 @@
 //! like `ts.rs`.
 //!
 //! From the init segment (`moov`): per track its id (`tkhd`), kind (`hdlr`
-//! `vide`/`soun`), timescale (`mdhd`) and default sample duration
+//! `vide`/`soun`), timescale (`mdhd`) and default sample duration, size and flags
 //! (`mvex/trex`). The reference track is the first video track, else the
 //! first audio track. From a media segment: the `baseMediaDecodeTime`
 //! (`tfdt`) of the reference track's first fragment and the sum of its
@@ -58,6 +58,10 @@ pub struct Track {
     pub timescale: u32,
     /// `trex` default_sample_duration (0 when the init segment has none).
     pub default_sample_duration: u32,
+    /// `trex` default_sample_size (0 when the init segment has none).
+    pub default_sample_size: u32,
+    /// `trex` default_sample_flags (0 when the init segment has none).
+    pub default_sample_flags: u32,
 }
 
 /// What the init segment (`moov`) says.
@@ -282,7 +286,8 @@ pub fn parse_init(buf: &[u8]) -> Result<Init, Fmp4Error> {
 
 fn parse_moov(moov: &[u8], base: usize) -> Result<Init, Fmp4Error> {
     let mut tracks = Vec::new();
-    let mut trex: Vec<(u32, u32)> = Vec::new();
+    // track_ID, default sample duration, size and flags.
+    let mut trex: Vec<(u32, [u32; 3])> = Vec::new();
     for b in boxes(moov, base) {
         let b = b?;
         match &b.kind {
@@ -299,7 +304,10 @@ fn parse_moov(moov: &[u8], base: usize) -> Result<Init, Fmp4Error> {
                         let (Some(id), Some(duration)) = (be_u32(body, 0), be_u32(body, 8)) else {
                             return Err(t.error("cut short"));
                         };
-                        trex.push((id, duration));
+                        // Size and flags: read when present (older readers stopped at the duration).
+                        let size = be_u32(body, 12).unwrap_or(0);
+                        let flags = be_u32(body, 16).unwrap_or(0);
+                        trex.push((id, [duration, size, flags]));
                     }
                 }
             }
@@ -307,8 +315,10 @@ fn parse_moov(moov: &[u8], base: usize) -> Result<Init, Fmp4Error> {
         }
     }
     for t in &mut tracks {
-        if let Some(&(_, d)) = trex.iter().find(|(id, _)| *id == t.id) {
-            t.default_sample_duration = d;
+        if let Some(&(_, [duration, size, flags])) = trex.iter().find(|(id, _)| *id == t.id) {
+            t.default_sample_duration = duration;
+            t.default_sample_size = size;
+            t.default_sample_flags = flags;
         }
     }
     if tracks.iter().all(|t| t.kind == TrackKind::Other) {
@@ -358,6 +368,8 @@ fn parse_trak(trak: &[u8], base: usize) -> Result<Option<Track>, Fmp4Error> {
             kind,
             timescale,
             default_sample_duration: 0,
+            default_sample_size: 0,
+            default_sample_flags: 0,
         }),
         _ => None,
     })

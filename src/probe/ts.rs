@@ -18,9 +18,9 @@ use mpeg2ts_reader::psi::pmt::{PmtSection, StreamInfo};
 use super::audio::{ac3_samples, adts_samples, mpeg_audio_samples};
 use crate::ticks::{HZ, PTS_WRAP, pts_diff};
 
-const PACKET: usize = 188;
-const SYNC: u8 = 0x47;
-const NULL_PID: u16 = 0x1fff;
+pub(crate) const PACKET: usize = 188;
+pub(crate) const SYNC: u8 = 0x47;
+pub(crate) const NULL_PID: u16 = 0x1fff;
 
 /// What kind of elementary stream the timing was read from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -131,7 +131,7 @@ fn signed_diff(a: u64, b: u64) -> i64 {
 
 /// Offset of the next packet at or after `pos`, resynchronising on sync loss:
 /// a new start needs sync bytes at `i`, `i+188` and `i+376` (where in range).
-fn next_packet(buf: &[u8], pos: usize) -> Option<usize> {
+pub(crate) fn next_packet(buf: &[u8], pos: usize) -> Option<usize> {
     if pos + PACKET > buf.len() {
         return None;
     }
@@ -154,7 +154,7 @@ const MAX_SECTION_BYTES: usize = 1024;
 /// the PID's next packets (a PMT listing many streams, or big descriptors).
 /// A gap in the continuity counter drops the partial section.
 #[derive(Debug, Default)]
-struct SectionReader {
+pub(crate) struct SectionReader {
     /// Bytes of the section being gathered (from its table_id on).
     buf: Vec<u8>,
     /// Continuity counter of the last packet appended, while gathering.
@@ -164,7 +164,7 @@ struct SectionReader {
 impl SectionReader {
     /// Feeds one packet's payload; returns the complete section when this
     /// payload completes one.
-    fn push(&mut self, pusi: bool, cc: u8, payload: &[u8]) -> Option<&[u8]> {
+    pub(crate) fn push(&mut self, pusi: bool, cc: u8, payload: &[u8]) -> Option<&[u8]> {
         if pusi {
             let pointer = usize::from(*payload.first()?);
             self.buf.clear();
@@ -204,7 +204,7 @@ impl SectionReader {
 
 /// The data of a complete long-form PSI section (after the 8-byte header,
 /// without the CRC), if its table id matches.
-fn section_data(section: &[u8], table_id: u8) -> Option<&[u8]> {
+pub(crate) fn section_data(section: &[u8], table_id: u8) -> Option<&[u8]> {
     if *section.first()? != table_id {
         return None;
     }
@@ -239,7 +239,7 @@ const REGISTRATION_DESCRIPTOR: u8 = 0x05;
 
 /// The kind of a PMT entry: by stream type, and for PES private data
 /// (0x06, the DVB way to carry AC-3) by its descriptors.
-fn classify_stream(stream: &StreamInfo<'_>) -> Option<StreamKind> {
+pub(crate) fn classify_stream(stream: &StreamInfo<'_>) -> Option<StreamKind> {
     if stream.stream_type() != StreamType::H222_0_PES_PRIVATE_DATA {
         return classify(stream.stream_type());
     }
@@ -271,7 +271,7 @@ fn classify(stream_type: StreamType) -> Option<StreamKind> {
 
 /// The kind of a PES stream from its stream id (and, for private_stream_1,
 /// the AC-3 syncword at the start of its data), for streams without a PMT.
-fn sniff_stream_id(id: u8, es: &[u8]) -> Option<StreamKind> {
+pub(crate) fn sniff_stream_id(id: u8, es: &[u8]) -> Option<StreamKind> {
     match id {
         0xe0..=0xef => Some(StreamKind::Video),
         0xc0..=0xdf => Some(StreamKind::OtherAudio),
@@ -281,16 +281,16 @@ fn sniff_stream_id(id: u8, es: &[u8]) -> Option<StreamKind> {
 }
 
 /// What the header of a PES packet says.
-struct PesStart<'a> {
-    stream_id: u8,
-    pts: Option<u64>,
-    dts: Option<u64>,
+pub(crate) struct PesStart<'a> {
+    pub(crate) stream_id: u8,
+    pub(crate) pts: Option<u64>,
+    pub(crate) dts: Option<u64>,
     /// The elementary stream bytes after the header, in this TS packet.
-    es: &'a [u8],
+    pub(crate) es: &'a [u8],
 }
 
 /// PTS and DTS of a PES header at the start of `payload`, if any.
-fn pes_timestamps(payload: &[u8]) -> Option<PesStart<'_>> {
+pub(crate) fn pes_timestamps(payload: &[u8]) -> Option<PesStart<'_>> {
     if payload.len() < 9 || payload[..3] != [0, 0, 1] {
         return None;
     }
