@@ -9,8 +9,8 @@ use bytes::Bytes;
 
 use super::Library;
 use super::waits::Waits;
-use crate::ll::StreamParts;
 use crate::ll::edge::{Edge, LoopParts};
+use crate::ll::{StreamParts, TrackFrames, TrackParts};
 use crate::loader::{self, Loaded};
 use crate::model::{Stream, TrackTiming};
 use crate::playlist::{self, LowLatencyView, MediaRequest, RenditionReport};
@@ -136,9 +136,20 @@ pub struct LiveStream {
     init_paths: std::collections::HashSet<String>,
     /// Per track, once asked for: what rewriting its timestamps needs.
     restamp: Vec<tokio::sync::OnceCell<Result<Arc<RestampPlan>, Arc<SourceError>>>>,
+    /// Per track, once low latency is asked for: its frames (`None` for a
+    /// track listed by whole segments: subtitles, encrypted media).
+    frames: Vec<tokio::sync::OnceCell<FramesResult>>,
+    /// Per part target asked for (the latest few): every track's parts.
+    parts: Mutex<Vec<(Ticks, PartsCell)>>,
     /// Requests held until an instant.
     pub waits: Waits,
 }
+
+type FramesResult = Result<Option<Arc<TrackFrames>>, Arc<SourceError>>;
+type PartsCell = Arc<tokio::sync::OnceCell<Result<Arc<StreamParts>, Arc<SourceError>>>>;
+
+/// Part targets whose parts are kept per stream.
+const KEPT_PART_TARGETS: usize = 4;
 
 impl LiveStream {
     /// Wraps a loaded stream; `window` is the default window in segments,
@@ -169,6 +180,8 @@ impl LiveStream {
         LiveStream {
             init_paths,
             restamp: stream.tracks.iter().map(|_| Default::default()).collect(),
+            frames: stream.tracks.iter().map(|_| Default::default()).collect(),
+            parts: Mutex::default(),
             waits: Waits::default(),
             paths,
             cache: stream.tracks.iter().map(|_| Mutex::default()).collect(),
@@ -259,6 +272,65 @@ impl LiveStream {
                     Err(e) => Err(Arc::new(SourceError::new(
                         Path::new(&self.stream.name),
                         format!("timestamp plan crashed: {e}"),
+                    ))),
+                }
+            })
+            .await
+            .clone()
+    }
+
+    /// Every track's parts for `target`: carved once per target (the
+    /// latest few targets are kept) from each track's frames, which are read
+    /// once, off the async workers, from the files under `stream_dir`.
+    pub async fn stream_parts(
+        self: &Arc<Self>,
+        target: Ticks,
+        stream_dir: PathBuf,
+    ) -> Result<Arc<StreamParts>, Arc<SourceError>> {
+        let cell = {
+            let mut kept = self.parts.lock().unwrap_or_else(|e| e.into_inner());
+            let at = kept.iter().position(|(t, _)| *t == target);
+            let entry = match at {
+                Some(at) => kept.remove(at),
+                None => (target, PartsCell::default()),
+            };
+            kept.insert(0, entry.clone());
+            kept.truncate(KEPT_PART_TARGETS);
+            entry.1
+        };
+        cell.get_or_init(|| async {
+            let mut tracks = Vec::with_capacity(self.stream.tracks.len());
+            for (index, track) in self.stream.tracks.iter().enumerate() {
+                let frames = self.track_frames(index, stream_dir.clone()).await?;
+                let schedule = self.stream.schedule_of(track);
+                tracks.push(match frames {
+                    Some(frames) => {
+                        Some(TrackParts::carve(frames, track, schedule, target).map_err(Arc::new)?)
+                    }
+                    None => None,
+                });
+            }
+            Ok(Arc::new(StreamParts { target, tracks }))
+        })
+        .await
+        .clone()
+    }
+
+    /// The frames of track `index`, read once.
+    async fn track_frames(self: &Arc<Self>, index: usize, stream_dir: PathBuf) -> FramesResult {
+        let live = self.clone();
+        self.frames[index]
+            .get_or_init(|| async move {
+                let built = tokio::task::spawn_blocking(move || {
+                    crate::ll::read_frames(&stream_dir, &live.stream.tracks[index])
+                })
+                .await;
+                match built {
+                    Ok(Ok(frames)) => Ok(frames.map(Arc::new)),
+                    Ok(Err(e)) => Err(Arc::new(e)),
+                    Err(e) => Err(Arc::new(SourceError::new(
+                        Path::new(&self.stream.name),
+                        format!("reading frames crashed: {e}"),
                     ))),
                 }
             })
