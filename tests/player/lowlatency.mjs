@@ -69,7 +69,8 @@ export async function hlsjsLowLatency({ stream = 'loop', killAt = null, control 
     if (!(worst <= PART_HOLD_BACK + 1)) fails.push(`latency reached ${worst.toFixed(2)} s (PART-HOLD-BACK ${PART_HOLD_BACK} s)`);
     const wraps = L.loopWraps(ll.net.filter((n) => n.status === 200).map((n) => n.url));
     if (wraps < 2) fails.push(`${wraps} loop points crossed by the parts fetched (want ≥ 2)`);
-    let summary = `${parts} parts, ${blocking} blocking reloads, latency median ${med.toFixed(2)} s (max ${worst.toFixed(2)}), ` +
+    const tgt = median(s.map((x) => x.target));
+    let summary = `target ${tgt}, ${parts} parts, ${blocking} blocking reloads, latency median ${med.toFixed(2)} s (max ${worst.toFixed(2)}), ` +
       `${wraps} loop points`;
     if (regular) {
       const r = settled(regular.lat);
