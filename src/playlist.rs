@@ -6,11 +6,11 @@ use std::fmt::Write;
 
 use chrono::DateTime;
 
-use crate::ll::edge::{Edge, LoopParts};
 use crate::model::{ByteRange, Key, Map, Resource, Stream, Track, TrackTiming};
 use crate::tags;
 use crate::ticks::Ticks;
 use crate::timeline::Window;
+use crate::timeline::parts::{Edge, LoopParts};
 use crate::urls::{self, MediaForm};
 
 /// Decimals written in `#EXTINF`.
@@ -478,8 +478,8 @@ mod tests {
 
     fn ll_stream() -> (Stream, LoopParts) {
         let s = Stream::from_durations("s", &[("v", vec![180_000; 4])], &[false; 4]);
-        let seg: Vec<crate::ll::edge::PartTime> = (0..4)
-            .map(|p| crate::ll::edge::PartTime {
+        let seg: Vec<crate::timeline::parts::PartTime> = (0..4)
+            .map(|p| crate::timeline::parts::PartTime {
                 start: Ticks(p * 45_000),
                 duration: Ticks(45_000),
                 independent: p == 0,

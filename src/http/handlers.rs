@@ -15,6 +15,7 @@ use crate::options::{Fault, FaultAction, FaultRequest, LowLatency, Options, Reso
 use crate::restamp::ts::restamped;
 use crate::stats::RouteLabel;
 use crate::ticks::Ticks;
+use crate::timeline;
 use crate::urls::{self, MediaForm, PlaylistTarget, Target};
 
 /// Latest `?now=`: the last millisecond of the year 9999.
@@ -555,7 +556,7 @@ async fn media(
         && !ctx.time.from_query
     {
         let track = &live.stream.tracks[index];
-        let verdict = ll::edge::reload(
+        let verdict = timeline::parts::reload(
             live.stream.schedule_of(track),
             parts.tracks[index].as_ref().map(|p| &p.times),
             now.saturating_sub(anchor),
@@ -563,9 +564,9 @@ async fn media(
             ctx.reload.part,
         );
         match verdict {
-            ll::edge::Reload::Now => {}
-            ll::edge::Reload::BadRequest(why) => return Err(HttpError::BadRequest(why)),
-            ll::edge::Reload::Until(t) => {
+            timeline::parts::Reload::Now => {}
+            timeline::parts::Reload::BadRequest(why) => return Err(HttpError::BadRequest(why)),
+            timeline::parts::Reload::Until(t) => {
                 let limit = Ticks::from_secs(3 * live.stream.target_duration_s);
                 hold(app, live, anchor + t, limit).await?;
                 now = app.clock.now_unix();

@@ -9,7 +9,6 @@ use bytes::Bytes;
 
 use super::Library;
 use super::waits::Waits;
-use crate::ll::edge::{Edge, LoopParts};
 use crate::ll::{StreamParts, TrackFrames, TrackParts};
 use crate::loader::{self, Loaded};
 use crate::model::{Stream, TrackTiming};
@@ -17,6 +16,7 @@ use crate::playlist::{self, LowLatencyView, MediaRequest, RenditionReport};
 use crate::restamp::ts::TsRestampPlan;
 use crate::source::SourceError;
 use crate::ticks::Ticks;
+use crate::timeline::parts::{Edge, LoopParts};
 use crate::timeline::{Window, WindowRule};
 use crate::urls::{self, MediaForm};
 

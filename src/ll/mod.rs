@@ -2,7 +2,7 @@
 //! (RFC 8216bis 4.4.4.9) and cut into bytes of their own.
 //!
 //! Served by the library: [`read_frames`] once per track, [`StreamParts`]
-//! once per part target, and [`edge`] places the parts on the timeline
+//! once per part target, and `timeline::parts` places them on the timeline
 //! (which exist at an instant, what a blocking reload waits for).
 //!
 //! Three steps, each pure except the loader in [`load`]:
@@ -51,7 +51,6 @@
 //! sample goes to the part whose time span holds its decode time.
 
 pub mod carve;
-pub mod edge;
 pub mod fmp4;
 pub mod load;
 mod stream;

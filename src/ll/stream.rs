@@ -5,13 +5,13 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use super::edge::{LoopParts, PartTime};
 use super::{LlError, Part, TrackFrames, track_frames};
 use crate::model::Track;
 use crate::probe::fmp4::looks_like_mp4;
 use crate::source::SourceError;
 use crate::ticks::Ticks;
 use crate::timeline::Schedule;
+use crate::timeline::parts::{LoopParts, PartTime};
 
 /// One track's parts for one part target.
 #[derive(Debug)]
