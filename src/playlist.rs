@@ -56,6 +56,10 @@ pub struct LowLatencyView<'a> {
     pub skip_dateranges: bool,
     /// Whether the stream carries date ranges (`CAN-SKIP-DATERANGES=YES`).
     pub has_dateranges: bool,
+    /// With `skip_dateranges`: the first segment whose date ranges count as
+    /// recently removed when it has left the window (a client may hold a
+    /// playlist up to half the skip boundary old).
+    pub removed_from: u64,
 }
 
 /// `EXT-X-RENDITION-REPORT` of another rendition.
@@ -188,7 +192,23 @@ pub fn render_media(req: &MediaRequest<'_>) -> String {
         .ll
         .map_or(0, |ll| ll.skipped.min(window.last - window.first));
     if skipped > 0 {
-        let _ = writeln!(out, "#EXT-X-SKIP:SKIPPED-SEGMENTS={skipped}");
+        let _ = write!(out, "#EXT-X-SKIP:SKIPPED-SEGMENTS={skipped}");
+        if let Some(ll) = req.ll.filter(|ll| ll.skip_dateranges) {
+            let removed: Vec<String> = (ll.removed_from..window.first)
+                .flat_map(|g| {
+                    let seg = &track.segments[(g % n) as usize];
+                    seg.tags.iter().filter_map(move |tag| {
+                        Some(format!("{}-{}", tags::daterange_id(tag)?, g / n))
+                    })
+                })
+                .collect();
+            let _ = write!(
+                out,
+                ",RECENTLY-REMOVED-DATERANGES=\"{}\"",
+                removed.join("\t")
+            );
+        }
+        out.push('\n');
     }
     // With parts, the playlist ends at the newest part; parts are listed
     // for the segments ending within three target durations of that.
@@ -520,6 +540,7 @@ mod tests {
                 skipped: 0,
                 skip_dateranges: false,
                 has_dateranges: false,
+                removed_from: 0,
             }),
         });
         let head = "#EXTM3U\n#EXT-X-VERSION:9\n#EXT-X-TARGETDURATION:2\n\
@@ -567,6 +588,7 @@ mod tests {
             skipped: 3,
             skip_dateranges: false,
             has_dateranges: false,
+            removed_from: 0,
         };
         let text = render_media(&MediaRequest {
             stream: &s,

@@ -62,7 +62,7 @@ struct CacheKey {
     ll: Option<LowLatencyKey>,
 }
 
-type LowLatencyKey = (Ticks, Option<Edge>, u64, bool, Vec<RenditionReport>);
+type LowLatencyKey = (Ticks, Option<Edge>, u64, bool, u64, Vec<RenditionReport>);
 
 /// What a low-latency rendering adds, for one track at one instant.
 #[derive(Debug)]
@@ -72,6 +72,8 @@ struct LowLatencyState<'a> {
     reports: Vec<RenditionReport>,
     skipped: u64,
     skip_dateranges: bool,
+    has_dateranges: bool,
+    removed_from: u64,
 }
 
 impl LowLatencyState<'_> {
@@ -81,6 +83,7 @@ impl LowLatencyState<'_> {
             self.parts.map(|(_, edge)| edge),
             self.skipped,
             self.skip_dateranges,
+            self.removed_from,
             self.reports.clone(),
         )
     }
@@ -92,7 +95,8 @@ impl LowLatencyState<'_> {
             reports: &self.reports,
             skipped: self.skipped,
             skip_dateranges: self.skip_dateranges,
-            has_dateranges: false,
+            has_dateranges: self.has_dateranges,
+            removed_from: self.removed_from,
         }
     }
 }
@@ -143,6 +147,8 @@ pub struct LiveStream {
     parts: Mutex<Vec<(Ticks, PartsCell)>>,
     /// Requests held until an instant.
     pub waits: Waits,
+    /// Whether any segment carries an `EXT-X-DATERANGE`.
+    has_dateranges: bool,
 }
 
 type FramesResult = Result<Option<Arc<TrackFrames>>, Arc<SourceError>>;
@@ -183,6 +189,12 @@ impl LiveStream {
             frames: stream.tracks.iter().map(|_| Default::default()).collect(),
             parts: Mutex::default(),
             waits: Waits::default(),
+            has_dateranges: stream
+                .tracks
+                .iter()
+                .flat_map(|t| &t.segments)
+                .flat_map(|s| &s.tags)
+                .any(|t| crate::tags::daterange_id(t).is_some()),
             paths,
             cache: stream.tracks.iter().map(|_| Mutex::default()).collect(),
             master_uris,
@@ -482,12 +494,19 @@ impl LiveStream {
                 .min(window.last - window.first),
             None => 0,
         };
+        // A client holds a playlist at most half the skip boundary old:
+        // the date ranges that left since then are listed as removed.
+        let removed_from = schedule
+            .listed(t.saturating_sub(Ticks(skip_until.0 / 2)))
+            .saturating_sub(window.last - window.first + 1);
         LowLatencyState {
             part_target: ll.parts.target,
             parts: edge_of(index),
             reports,
             skipped,
-            skip_dateranges: ll.skip == Some(true),
+            skip_dateranges: self.has_dateranges && ll.skip == Some(true),
+            has_dateranges: self.has_dateranges,
+            removed_from: removed_from.min(window.first),
         }
     }
 

@@ -573,3 +573,45 @@ async fn every_part_decodes_on_its_own() {
         .to_string();
     assert!(parts_decode(&app, "f_v.m3u8", Some(&init)).await >= 2);
 }
+
+#[tokio::test]
+async fn delta_updates_v2_drop_skipped_date_ranges_and_name_the_removed_ones() {
+    let (app, _clock) = ll_app("ll-skip-v2", |root| {
+        crate::util::copy_stream(root, "ads", "pkg/ff_pdt_ads");
+    })
+    .await;
+    let url = "/window=20/ll=0.5/ads_lo.m3u8";
+    let full = body(&get(&app, url).await);
+    assert!(full.contains(",CAN-SKIP-DATERANGES=YES,"), "{full}");
+    assert!(full.contains("#EXT-X-VERSION:10\n"), "{full}");
+    let ids = |text: &str| -> Vec<String> {
+        text.lines()
+            .filter(|l| l.starts_with("#EXT-X-DATERANGE:"))
+            .map(|l| attr(l, "ID").unwrap().to_string())
+            .collect()
+    };
+    let yes = body(&get(&app, &format!("{url}?_HLS_skip=YES")).await);
+    let v2 = body(&get(&app, &format!("{url}?_HLS_skip=v2")).await);
+    let skipped = parse_ll(&v2).skipped;
+    assert!(skipped >= 13, "{v2}");
+    // YES keeps every date range; v2 only those of the segments it lists.
+    assert_eq!(ids(&yes), ids(&full));
+    let listed_after_skip = parse_ll(&v2).segments.len();
+    assert!(ids(&v2).len() < ids(&full).len(), "{v2}");
+    assert!(ids(&v2).len() <= listed_after_skip.div_ceil(3) + 1);
+    // The removed ones: loops whose segment left the window recently, none
+    // of them still in the playlist.
+    let skip_line = v2.lines().find(|l| l.starts_with("#EXT-X-SKIP:")).unwrap();
+    let removed =
+        attr(skip_line, "RECENTLY-REMOVED-DATERANGES").expect("v2 names removed date ranges");
+    let removed: Vec<&str> = removed.split('\t').filter(|id| !id.is_empty()).collect();
+    // At this instant one date range left the window within half the skip boundary.
+    assert_eq!(removed.len(), 1, "{skip_line}");
+    for id in removed {
+        assert!(id.starts_with("break-1-"), "{id}");
+        assert!(
+            !ids(&full).contains(&id.to_string()),
+            "{id} is still listed"
+        );
+    }
+}
