@@ -615,3 +615,59 @@ async fn delta_updates_v2_drop_skipped_date_ranges_and_name_the_removed_ones() {
         );
     }
 }
+
+#[tokio::test]
+async fn parts_of_byte_range_segments_decode() {
+    let (app, _clock) = ll_app("ll-ranges", |root| {
+        crate::util::copy_stream(root, "single", "pkg/ff_ts_single");
+        make_stream_all(root, "cmaf", &["v"], "fmp4_single");
+    })
+    .await;
+    assert!(parts_decode(&app, "single_lo.m3u8", None).await >= 3);
+    let text = body(&get(&app, "/ll=0.5/cmaf_v.m3u8").await);
+    assert!(text.contains("#EXT-X-PART:"), "{text}");
+    let map = text.lines().find(|l| l.starts_with("#EXT-X-MAP:")).unwrap();
+    // The init section is a byte range of the same file: fetch just it.
+    let uri = attr(map, "URI").unwrap();
+    let range = attr(map, "BYTERANGE").unwrap();
+    let (len, off): (usize, usize) = {
+        let (l, o) = range.split_once('@').unwrap();
+        (l.parse().unwrap(), o.parse().unwrap())
+    };
+    let whole = get(&app, &format!("/ll=0.5/{uri}")).await;
+    let init = whole.body()[off..off + len].to_vec();
+    let pl = parse_ll(&text);
+    let seg = pl
+        .segments
+        .iter()
+        .rev()
+        .find(|s| !s.parts.is_empty())
+        .unwrap();
+    let dir = temp_dir("ll-ranges-cmaf");
+    for part in &seg.parts {
+        let res = get(&app, &format!("/ll=0.5/{}", part.uri)).await;
+        assert_eq!(res.status(), 200, "{}", part.uri);
+        let mut bytes = init.clone();
+        bytes.extend_from_slice(res.body());
+        let file = dir.join("part.mp4");
+        std::fs::write(&file, bytes).unwrap();
+        let out = std::process::Command::new("ffprobe")
+            .args([
+                "-v",
+                "error",
+                "-show_entries",
+                "packet=pts_time",
+                "-of",
+                "csv=p=0",
+            ])
+            .arg(&file)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(!out.stdout.is_empty(), "{}: no packets", part.uri);
+    }
+}
