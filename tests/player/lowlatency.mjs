@@ -10,7 +10,8 @@ const PART_HOLD_BACK = 3 * PART_TARGET;
 
 /** hls.js on `src` for `seconds`, sampling hls.latency and the wall-clock latency of the playhead every second. */
 async function hlsjsLatency(browser, page, base, src, { seconds, lowLatencyMode, proc = null, killAt = null }) {
-  const tab = await L.openPlayer(browser, page.url, 'startHls', `${base}${src}`, { lowLatencyMode });
+  // Playing up to 1.5× speed lets hls.js catch up with its target latency after a slow start.
+  const tab = await L.openPlayer(browser, page.url, 'startHls', `${base}${src}`, { lowLatencyMode, maxLiveSyncPlaybackRate: 1.5 });
   const lat = [];
   const timer = setInterval(async () => {
     try {
