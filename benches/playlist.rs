@@ -42,6 +42,7 @@ fn bench(c: &mut Criterion) {
         anchor_unix: Ticks(T0),
         form: MediaForm::Root,
         numbered: false,
+        ll: None,
     };
     g.bench_function("render one window (6 segments)", |b| {
         b.iter(|| render_media(black_box(&req)))

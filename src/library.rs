@@ -18,7 +18,8 @@ use crate::ticks::Ticks;
 use crate::urls::{self, MediaForm};
 
 mod live;
-pub use live::{LiveStream, Rendered, RestampPlan, gzip};
+mod waits;
+pub use live::{LiveStream, LowLatencyRequest, Rendered, RestampPlan, gzip};
 
 /// Settings of a running library.
 #[derive(Debug, Clone)]

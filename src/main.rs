@@ -55,9 +55,6 @@ fn prober(cli: &Cli) -> anyhow::Result<Prober> {
 }
 
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
-    if let Some(pseudolive::options::LowLatency::Parts { .. }) = cli.ll {
-        anyhow::bail!("--ll: low-latency parts are not served yet (only --ll 0)");
-    }
     let prober = prober(&cli)?;
     if let Some(Command::Probe { json, paths }) = &cli.command {
         let ok = probe_cmd::run(&prober, paths, *json, &mut std::io::stdout().lock())?;
@@ -124,6 +121,11 @@ async fn serve(cli: Cli, prober: Prober) -> anyhow::Result<()> {
         max_connections: cli.max_connections as usize,
         header_read_timeout: std::time::Duration::from_secs(cli.header_timeout),
         ..Limits::default()
+    };
+    let held = app.shutdown.clone();
+    let shutdown = async move {
+        shutdown.await;
+        held.cancel();
     };
     http::server::serve(listener, http::routes(app), limits, shutdown).await;
     Ok(())

@@ -189,6 +189,15 @@ pub fn map_relative_uris(tag: &str, f: impl Fn(&str) -> Option<String>) -> Strin
     line
 }
 
+/// The `ID` of an `EXT-X-DATERANGE` line (unquoted), if it is one.
+pub fn daterange_id(line: &str) -> Option<&str> {
+    if tag_name(line) != "#EXT-X-DATERANGE" {
+        return None;
+    }
+    let (_, _, value) = attribute(line, "ID")?;
+    Some(value.trim_matches('"'))
+}
+
 /// A source `EXT-X-DATERANGE` as it must appear on loop `loop_index`, on a
 /// segment whose live program date-time is `live_pdt_ms` and whose source
 /// one was `source_pdt_ms`: `ID` made unique per loop (`<id>-<loop>`), the

@@ -5,6 +5,9 @@
 //! `g = loop × n + index`. Times are [`Ticks`] since the stream's anchor.
 //! How many segments a playlist lists is a [`WindowRule`], a property of the
 //! request: the schedule, and so the media sequence numbers, do not depend on it.
+//! At low latency, [`parts`] places each segment's parts on the same clock.
+
+pub mod parts;
 
 use crate::ticks::Ticks;
 

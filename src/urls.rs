@@ -8,6 +8,7 @@
 //! | `/[<opt>/…]<stream>_<track>.m3u8` | live media playlist (the seed's form) |
 //! | `/[<opt>/…]<stream>/<track>.m3u8` | the same, when the seed's form would be ambiguous |
 //! | `/[<opt>/…][g=<n>/]<stream>/<path…>` | a file of the stream; `g=<n>` names the global segment served |
+//! | `/[<opt>/…]g=<n>/part=<p>/<stream>/<path…>` | part `p` of global segment `n` of that file (low latency) |
 //!
 //! Leading path segments of the form `key=value` are options; stream names
 //! containing `=` are refused at load, so a path segment with `=` before the
@@ -30,6 +31,12 @@ pub const MASTER_FILE: &str = "abr.m3u8";
 
 /// Key of the option segment that names a global segment number.
 pub const SEGMENT_NUMBER_KEY: &str = "g";
+
+/// Key of the option segment that names a part of a segment.
+pub const PART_KEY: &str = "part";
+
+/// Largest `part=`: far more parts than any segment has.
+pub const MAX_PART: u64 = 1 << 20;
 
 /// Largest `g=`: a 1 ms segment looping until the year 10000 stays below it,
 /// and times computed from it cannot overflow.
@@ -92,6 +99,8 @@ pub struct Parsed {
     pub options: Options,
     /// `g=<n>`: the global segment number a file URL was written for.
     pub segment_number: Option<u64>,
+    /// `part=<p>`: the part of that segment (only with `g=`).
+    pub part: Option<u64>,
     /// What the rest names.
     pub target: Target,
 }
@@ -134,6 +143,7 @@ pub fn parse(path: &str) -> Result<Parsed, UrlError> {
     let raw: Vec<&str> = path.trim_start_matches('/').split('/').collect();
     let mut options = Options::default();
     let mut segment_number = None;
+    let mut part = None;
     let mut rest = raw.as_slice();
     while let [first, tail @ ..] = rest
         && !tail.is_empty()
@@ -149,6 +159,17 @@ pub fn parse(path: &str) -> Result<Parsed, UrlError> {
                     ))
                 })?;
             segment_number = Some(n);
+        } else if let Some(value) = first.strip_prefix("part=") {
+            let p = value
+                .parse::<u64>()
+                .ok()
+                .filter(|&p| p <= MAX_PART)
+                .ok_or_else(|| {
+                    UrlError::Bad(format!(
+                        "part={value}: expected a part number up to {MAX_PART}"
+                    ))
+                })?;
+            part = Some(p);
         } else {
             match Options::parse_segment(first) {
                 Ok(Some(setting)) => options
@@ -159,6 +180,11 @@ pub fn parse(path: &str) -> Result<Parsed, UrlError> {
             }
         }
         rest = tail;
+    }
+    if part.is_some() && segment_number.is_none() {
+        return Err(UrlError::Bad(
+            "part= needs g= (the segment's number)".into(),
+        ));
     }
     let target = match rest {
         [p] if p.is_empty() && options.is_empty() && segment_number.is_none() => Target::Index,
@@ -194,9 +220,13 @@ pub fn parse(path: &str) -> Result<Parsed, UrlError> {
         }
         [] => return Err(not_found()),
     };
+    if part.is_some() && !matches!(target, Target::InStream { .. }) {
+        return Err(not_found());
+    }
     Ok(Parsed {
         options,
         segment_number,
+        part,
         target,
     })
 }
@@ -300,6 +330,30 @@ pub fn file(stream: &str, path: &str, form: MediaForm, segment_number: Option<u6
             encode(stream),
             encode_path(path)
         ),
+    }
+}
+
+/// The URI of part `part` of global segment `g`, the file `path` of
+/// `stream`, relative to a media playlist in `form`.
+pub fn part(stream: &str, path: &str, form: MediaForm, g: u64, part: u64) -> String {
+    let up = match form {
+        MediaForm::Root => "",
+        MediaForm::InStream => "../",
+    };
+    format!(
+        "{up}{SEGMENT_NUMBER_KEY}={g}/{PART_KEY}={part}/{}/{}",
+        encode(stream),
+        encode_path(path)
+    )
+}
+
+/// The URI of `track`'s media playlist (linked in `to`) relative to a media
+/// playlist of the same stream linked in `from`.
+pub fn sibling_media(stream: &str, track: &str, from: MediaForm, to: MediaForm) -> String {
+    match (from, to) {
+        (MediaForm::InStream, MediaForm::InStream) => format!("{}.m3u8", encode(track)),
+        (MediaForm::InStream, MediaForm::Root) => format!("../{}", media(stream, track, to)),
+        (MediaForm::Root, _) => media(stream, track, to),
     }
 }
 
@@ -446,5 +500,51 @@ mod tests {
         );
         let p = parse(&absolute(&file("s", "low/a.ts", MediaForm::Root, Some(7)))).unwrap();
         assert_eq!(p.segment_number, Some(7));
+    }
+
+    #[test]
+    fn part_uris_name_segment_and_part() {
+        let uri = part("s", "low/a.ts", MediaForm::Root, 7, 3);
+        assert_eq!(uri, "g=7/part=3/s/low/a.ts");
+        let p = parse(&absolute(&uri)).unwrap();
+        assert_eq!((p.segment_number, p.part), (Some(7), Some(3)));
+        assert_eq!(
+            p.target,
+            Target::InStream {
+                stream: "s".into(),
+                path: vec!["low".into(), "a.ts".into()]
+            }
+        );
+        // From a playlist inside the stream's directory, the same file.
+        assert_eq!(
+            part("s", "low/a.ts", MediaForm::InStream, 7, 3),
+            "../g=7/part=3/s/low/a.ts"
+        );
+        assert!(matches!(parse("/part=1/s/low/a.ts"), Err(UrlError::Bad(_))));
+        assert!(matches!(parse("/g=1/part=x/s/a.ts"), Err(UrlError::Bad(_))));
+        assert!(matches!(
+            parse("/g=1/part=1/s.m3u8"),
+            Err(UrlError::NotFound(_))
+        ));
+    }
+
+    #[test]
+    fn sibling_playlists_resolve_from_either_form() {
+        assert_eq!(
+            sibling_media("s", "b", MediaForm::Root, MediaForm::Root),
+            "s_b.m3u8"
+        );
+        assert_eq!(
+            sibling_media("s", "b", MediaForm::InStream, MediaForm::InStream),
+            "b.m3u8"
+        );
+        assert_eq!(
+            sibling_media("s", "b", MediaForm::InStream, MediaForm::Root),
+            "../s_b.m3u8"
+        );
+        assert_eq!(
+            sibling_media("s", "b", MediaForm::Root, MediaForm::InStream),
+            "s/b.m3u8"
+        );
     }
 }

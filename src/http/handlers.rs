@@ -9,11 +9,13 @@ use warp::reply::Response;
 
 use super::reply::{self, HttpError, M3U8};
 use super::{App, LiveQuery, faults, files, pages};
-use crate::library::{LiveStream, RestampPlan, StreamState};
+use crate::library::{LiveStream, LowLatencyRequest, RestampPlan, StreamState};
+use crate::ll;
 use crate::options::{Fault, FaultAction, FaultRequest, LowLatency, Options, Resource, TsMode};
 use crate::restamp::ts::restamped;
 use crate::stats::RouteLabel;
 use crate::ticks::Ticks;
+use crate::timeline;
 use crate::urls::{self, MediaForm, PlaylistTarget, Target};
 
 /// Latest `?now=`: the last millisecond of the year 9999.
@@ -72,6 +74,46 @@ struct Ctx {
     options: Options,
     time: RequestTime,
     gzip: bool,
+    reload: Reload,
+}
+
+/// A playlist request's `_HLS_msn`, `_HLS_part` and `_HLS_skip`.
+#[derive(Debug, Clone, Copy, Default)]
+struct Reload {
+    msn: Option<u64>,
+    part: Option<u64>,
+    /// `Some(false)` for `YES`, `Some(true)` for `v2`.
+    skip: Option<bool>,
+}
+
+impl Reload {
+    fn parse(query: &LiveQuery) -> Result<Reload, HttpError> {
+        let number = |key: &str, v: &Option<String>| {
+            v.as_deref()
+                .map(|v| {
+                    v.parse::<u64>()
+                        .ok()
+                        .filter(|&n| n <= urls::MAX_SEGMENT_NUMBER)
+                        .ok_or_else(|| HttpError::BadRequest(format!("bad {key}={v}")))
+                })
+                .transpose()
+        };
+        let reload = Reload {
+            msn: number("_HLS_msn", &query.hls_msn)?,
+            part: number("_HLS_part", &query.hls_part)?,
+            skip: match query.hls_skip.as_deref() {
+                Some("YES") => Some(false),
+                Some("v2") => Some(true),
+                _ => None,
+            },
+        };
+        if reload.part.is_some() && reload.msn.is_none() {
+            return Err(HttpError::BadRequest(
+                "_HLS_part without _HLS_msn (RFC 8216bis 6.2.5.2)".into(),
+            ));
+        }
+        Ok(reload)
+    }
 }
 
 impl Ctx {
@@ -101,6 +143,16 @@ impl Ctx {
 
     fn continuous(&self) -> bool {
         self.options.ts == Some(TsMode::Continuous)
+    }
+
+    /// The part target, when this request asks for low latency.
+    fn part_target(&self) -> Option<Ticks> {
+        match self.options.ll {
+            Some(LowLatency::Parts { part_target_ms }) => {
+                Some(Ticks::from_ms(u64::from(part_target_ms)))
+            }
+            _ => None,
+        }
     }
 }
 
@@ -143,16 +195,11 @@ async fn answer(
 ) -> Result<Response, HttpError> {
     let parsed = urls::parse(path)?;
     let options = parsed.options.over(&app.defaults);
-    if let Some(LowLatency::Parts { part_target_ms }) = options.ll {
-        return Err(HttpError::BadRequest(format!(
-            "ll={}: low-latency parts are not served yet; ll=0 serves whole segments",
-            f64::from(part_target_ms) / 1000.0
-        )));
-    }
     let ctx = Ctx {
         options,
         time: request_time(app, query)?,
         gzip: reply::accepts_gzip(headers),
+        reload: Reload::parse(query)?,
     };
     match parsed.target {
         Target::Index => Ok(index(app)),
@@ -187,6 +234,14 @@ async fn answer(
                 .ok_or_else(|| not_found(app, &name.decoded()))
         }
         Target::InStream { stream, path } => {
+            if let (Some(p), Some(g)) = (parsed.part, parsed.segment_number) {
+                let fault = segment_fault(app, &stream, &path, Some(g), &ctx).await;
+                let res = part(app, &stream, &path, g, p, &ctx).await?;
+                return Ok(match fault {
+                    Some(fault) => faults::apply(fault.action, res).await,
+                    None => res,
+                });
+            }
             if let [file] = path.as_slice()
                 && file.ends_with(".m3u8")
                 && app.library.get(&stream).is_none()
@@ -199,7 +254,7 @@ async fn answer(
             {
                 let live = ready(app, &stream).await?;
                 return match live.stream.tracks.iter().position(|t| t.name == track) {
-                    Some(index) => Ok(media(&live, index, MediaForm::InStream, &ctx).await),
+                    Some(index) => media(app, &live, index, MediaForm::InStream, &ctx).await,
                     None => Err(HttpError::NotFound(format!(
                         "stream {stream} has no track {track}; source playlists are not served"
                     ))),
@@ -316,6 +371,103 @@ async fn continuous(
     Ok(Some(reply::segment(body.into(), content_type)))
 }
 
+/// Part `p` of global segment `g`, the file `path` of `stream`: once it
+/// has ended; the part in progress (the one a preload hint names) is held
+/// until it ends; a later one is not found yet.
+async fn part(
+    app: &Arc<App>,
+    stream: &str,
+    path: &[String],
+    g: u64,
+    p: u64,
+    ctx: &Ctx,
+) -> Result<Response, HttpError> {
+    let file = path.join("/");
+    let Some(target) = ctx.part_target() else {
+        return Err(HttpError::NotFound(format!(
+            "/{stream}/{file}: parts are served under ll=<part target>/ only"
+        )));
+    };
+    if app.library.get(stream).is_none() {
+        return Err(HttpError::NotFound(format!("unknown stream {stream}")));
+    }
+    let live = ready(app, stream).await?;
+    let not_found = |why: String| {
+        HttpError::NotFound(format!(
+            "part {p} of segment {g} of /{stream}/{file}: {why}"
+        ))
+    };
+    let index = segment_track(&live, &file, Some(g))
+        .ok_or_else(|| not_found("no track lists that file".into()))?;
+    let track = &live.stream.tracks[index];
+    let i = (g % track.segments.len() as u64) as usize;
+    if track.segments[i].path != file {
+        return Err(not_found(format!(
+            "segment {g} of {} is another file",
+            track.name
+        )));
+    }
+    let parts = stream_parts(app, &live, target).await?;
+    let track_parts = parts.tracks[index]
+        .as_ref()
+        .ok_or_else(|| not_found(format!("{} is listed by whole segments", track.name)))?;
+    let times = track_parts.times.of(g);
+    let time = times
+        .get(p as usize)
+        .ok_or_else(|| not_found(format!("the segment has {} parts", times.len())))?;
+    let anchor = ctx.anchor(&live);
+    let segment_start = anchor + live.stream.schedule_of(track).start_of(g);
+    let now = ctx.time.clock_unix;
+    let end = segment_start + time.end();
+    if now < end {
+        if now < segment_start + time.start {
+            return Err(not_found("not available yet".into()));
+        }
+        hold(app, &live, end, target * 2).await?;
+    }
+    let mut file_parts = Vec::with_capacity(path.len() + 1);
+    file_parts.push(stream.to_string());
+    file_parts.extend(path.iter().cloned());
+    let (data, content_type) = files::bytes(&app.files, &file_parts).await?;
+    let data = match track.segments[i].byte_range {
+        Some(r) => {
+            let range = r.offset as usize..(r.offset + r.length) as usize;
+            if range.end > data.len() {
+                return Err(HttpError::Failed(format!(
+                    "/{stream}/{file}: byte range outside the file"
+                )));
+            }
+            data.slice(range)
+        }
+        None => data,
+    };
+    let body = track_parts
+        .cut(i, &data, p as usize)
+        .map_err(|e| HttpError::Failed(format!("/{stream}/{file}: {e}")))?;
+    let body = if ctx.continuous() {
+        let dir = app.library.config().root.join(stream);
+        let fmp4 = crate::probe::fmp4::looks_like_mp4(&data);
+        let plan = live
+            .restamp_plan(index, dir, fmp4)
+            .await
+            .map_err(|e| HttpError::BadRequest(format!("ts=continuous: {e}")))?;
+        let start = live.stream.schedule_of(track).start_of(g);
+        match plan.as_ref() {
+            RestampPlan::Ts(plan) => restamped(&body, &plan.for_segment(g, start.0)),
+            RestampPlan::Fmp4(plan) => {
+                let shifts = plan.for_segment(i, start.0).ok_or_else(|| {
+                    HttpError::BadRequest(format!("ts=continuous: {file}: offset out of range"))
+                })?;
+                crate::restamp::fmp4::apply(&body, &shifts)
+                    .map_err(|e| HttpError::BadRequest(format!("ts=continuous: {file}: {e}")))?
+            }
+        }
+    } else {
+        body
+    };
+    Ok(reply::segment(body.into(), content_type))
+}
+
 /// The fault a segment request gets: its track from the file, its media
 /// sequence number from `g=` when the URL carries one.
 async fn segment_fault(
@@ -371,7 +523,9 @@ async fn playlist(
             PlaylistTarget::Media { stream, track } if app.library.get(&stream).is_some() => {
                 let live = ready(app, &stream).await?;
                 if let Some(index) = live.stream.tracks.iter().position(|t| t.name == track) {
-                    return Ok(Some(media(&live, index, MediaForm::Root, ctx).await));
+                    return media(app, &live, index, MediaForm::Root, ctx)
+                        .await
+                        .map(Some);
                 }
             }
             _ => {}
@@ -381,11 +535,45 @@ async fn playlist(
 }
 
 /// The live media playlist of one track, with the request's window,
-/// timeline and faults.
-async fn media(live: &LiveStream, index: usize, form: MediaForm, ctx: &Ctx) -> Response {
+/// timeline and faults; with low latency, its parts, held until what
+/// `_HLS_msn`/`_HLS_part` ask for exists.
+async fn media(
+    app: &Arc<App>,
+    live: &Arc<LiveStream>,
+    index: usize,
+    form: MediaForm,
+    ctx: &Ctx,
+) -> Result<Response, HttpError> {
     let anchor = ctx.anchor(live);
     let rule = live.rule(ctx.options.window_segments, ctx.options.dvr_secs);
-    let now = ctx.time.now_unix;
+    let parts = match ctx.part_target() {
+        Some(target) => Some(stream_parts(app, live, target).await?),
+        None => None,
+    };
+    let mut now = ctx.time.now_unix;
+    let mut blocking = false;
+    if let (Some(parts), Some(msn)) = (&parts, ctx.reload.msn)
+        && !ctx.time.from_query
+    {
+        let track = &live.stream.tracks[index];
+        let verdict = timeline::parts::reload(
+            live.stream.schedule_of(track),
+            parts.tracks[index].as_ref().map(|p| &p.times),
+            now.saturating_sub(anchor),
+            msn,
+            ctx.reload.part,
+        );
+        match verdict {
+            timeline::parts::Reload::Now => {}
+            timeline::parts::Reload::BadRequest(why) => return Err(HttpError::BadRequest(why)),
+            timeline::parts::Reload::Until(t) => {
+                let limit = Ticks::from_secs(3 * live.stream.target_duration_s);
+                hold(app, live, anchor + t, limit).await?;
+                now = app.clock.now_unix();
+            }
+        }
+        blocking = true;
+    }
     let timeline_ticks = now.saturating_sub(anchor).0;
     let newest = live.track_window(index, anchor, now, rule).last;
     let fault = ctx.fault(&FaultRequest {
@@ -401,14 +589,87 @@ async fn media(live: &LiveStream, index: usize, form: MediaForm, ctx: &Ctx) -> R
         .and_then(|f| f.stale_at_ticks(timeline_ticks));
     let render_at = stale_at.map_or(now, |t| anchor + Ticks(t));
     let numbered = ctx.numbered();
-    let rendered = live.media_playlist(index, form, numbered, anchor, render_at, rule);
-    let cache = format!("public, max-age={}", live.stream.target_duration_s / 2);
+    let forms: Vec<MediaForm> = live
+        .stream
+        .tracks
+        .iter()
+        .map(|t| app.library.media_form(&live.stream.name, &t.name))
+        .collect();
+    let ll = parts.as_deref().map(|parts| LowLatencyRequest {
+        parts,
+        forms: &forms,
+        skip: ctx.reload.skip,
+    });
+    let rendered = live.media_playlist(index, form, numbered, anchor, render_at, rule, ll);
+    let td = live.stream.target_duration_s;
+    let cache = match (&parts, blocking) {
+        // The answer to a blocking request never changes (Appendix B.1).
+        (Some(_), true) => format!("public, max-age={}", 6 * td),
+        (Some(_), false) => "no-cache".to_string(),
+        (None, _) => format!("public, max-age={}", td / 2),
+    };
     let zipped = ctx.gzip.then(|| rendered.gzip());
     let res = reply::text(rendered.plain, zipped, M3U8, cache);
-    match fault {
+    Ok(match fault {
         Some(f) => faults::apply(f.action, res).await,
         None => res,
+    })
+}
+
+/// Holds a request until the clock shows `until_unix`: 503 when that is
+/// more than `limit` away (RFC 8216bis 6.2.5.2: blocked for more than three
+/// target durations), or when the server shuts down meanwhile.
+async fn hold(
+    app: &Arc<App>,
+    live: &LiveStream,
+    until_unix: Ticks,
+    limit: Ticks,
+) -> Result<(), HttpError> {
+    let now = app.clock.now_unix();
+    let give_up = now + limit;
+    let wait = live.waits.until(&app.clock, until_unix.min(give_up));
+    metrics::gauge!("pseudolive_held_requests").increment(1.0);
+    let _held = scopeguard(|| metrics::gauge!("pseudolive_held_requests").decrement(1.0));
+    tokio::select! {
+        _ = wait => {}
+        _ = app.shutdown.cancelled() => {
+            return Err(HttpError::Unavailable("the server is shutting down".into()));
+        }
     }
+    if until_unix > give_up {
+        return Err(HttpError::Unavailable(format!(
+            "blocked for {limit} s without the segment or part asked for"
+        )));
+    }
+    Ok(())
+}
+
+/// Runs `f` when dropped: a held request's gauge goes down however it ends
+/// (answered, or dropped when the client disconnects).
+fn scopeguard(f: impl FnOnce()) -> impl Drop {
+    struct Guard<F: FnOnce()>(Option<F>);
+    impl<F: FnOnce()> Drop for Guard<F> {
+        fn drop(&mut self) {
+            if let Some(f) = self.0.take() {
+                f();
+            }
+        }
+    }
+    Guard(Some(f))
+}
+
+/// Every track's parts for `target`, carved once per stream and target
+/// (reading each track's frames the first time): 400 naming the file when
+/// a track cannot be cut into parts of that target.
+async fn stream_parts(
+    app: &Arc<App>,
+    live: &Arc<LiveStream>,
+    target: Ticks,
+) -> Result<Arc<ll::StreamParts>, HttpError> {
+    let dir = app.library.config().root.join(&live.stream.name);
+    live.stream_parts(target, dir)
+        .await
+        .map_err(|e| HttpError::BadRequest(format!("ll={}: {e}", target.as_secs_f64())))
 }
 
 fn not_found(app: &App, name: &str) -> HttpError {

@@ -36,6 +36,8 @@ pub struct App {
     pub defaults: Options,
     /// Where the stream page loads hls.js from.
     pub hlsjs_url: String,
+    /// Cancelled when the server shuts down: held requests are let go.
+    pub shutdown: tokio_util::sync::CancellationToken,
     files: files::FileCache,
 }
 
@@ -70,6 +72,7 @@ impl App {
             load_wait,
             defaults,
             hlsjs_url: hlsjs_url.unwrap_or_else(|| pages::DEFAULT_HLSJS_URL.to_string()),
+            shutdown: Default::default(),
             files,
         })
     }
@@ -80,6 +83,15 @@ impl App {
 pub struct LiveQuery {
     /// `?now=<Unix ms>`: render the playlist of that instant (read-only).
     pub now: Option<String>,
+    /// `_HLS_msn`: hold a low-latency playlist until that segment exists.
+    #[serde(rename = "_HLS_msn")]
+    pub hls_msn: Option<String>,
+    /// `_HLS_part`: … and that part of it.
+    #[serde(rename = "_HLS_part")]
+    pub hls_part: Option<String>,
+    /// `_HLS_skip=YES|v2`: a delta update.
+    #[serde(rename = "_HLS_skip")]
+    pub hls_skip: Option<String>,
 }
 
 fn with_app(

@@ -32,6 +32,9 @@ pub enum HttpError {
     Io(String),
     /// A status asked for by a `fault=` option.
     Injected(u16),
+    /// A held request that could not be answered: blocked for too long, or
+    /// the server is shutting down.
+    Unavailable(String),
 }
 
 impl HttpError {
@@ -49,13 +52,14 @@ impl HttpError {
             HttpError::Injected(code) => {
                 StatusCode::from_u16(*code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
             }
+            HttpError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
 
     fn message(&self) -> String {
         match self {
             HttpError::NotFound(m) | HttpError::BadRequest(m) | HttpError::Io(m) => m.clone(),
-            HttpError::PreconditionFailed(m) => m.clone(),
+            HttpError::PreconditionFailed(m) | HttpError::Unavailable(m) => m.clone(),
             HttpError::MethodNotAllowed => "method not allowed: use GET, HEAD or OPTIONS".into(),
             HttpError::Loading(s) => format!("stream {s} is still loading; retry shortly"),
             HttpError::Failed(m) => format!("stream failed to load: {m}"),

@@ -8,12 +8,15 @@ use std::time::Duration;
 use bytes::Bytes;
 
 use super::Library;
+use super::waits::Waits;
+use crate::ll::{StreamParts, TrackFrames, TrackParts};
 use crate::loader::{self, Loaded};
 use crate::model::{Stream, TrackTiming};
-use crate::playlist::{self, MediaRequest};
+use crate::playlist::{self, LowLatencyView, MediaRequest, RenditionReport};
 use crate::restamp::ts::TsRestampPlan;
 use crate::source::SourceError;
 use crate::ticks::Ticks;
+use crate::timeline::parts::{Edge, LoopParts};
 use crate::timeline::{Window, WindowRule};
 use crate::urls::{self, MediaForm};
 
@@ -48,12 +51,66 @@ const CACHED_RENDERINGS: usize = 8;
 const CACHED_RENDERING_MAX_BYTES: usize = 512 << 10;
 
 /// Everything a media playlist's text depends on, besides the stream.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 struct CacheKey {
     form: MediaForm,
     numbered: bool,
     window: Window,
     anchor_unix: Ticks,
+    /// With parts: the part target, the edge, what is skipped, and the
+    /// other renditions' reports.
+    ll: Option<LowLatencyKey>,
+}
+
+type LowLatencyKey = (Ticks, Option<Edge>, u64, bool, u64, Vec<RenditionReport>);
+
+/// What a low-latency rendering adds, for one track at one instant.
+#[derive(Debug)]
+struct LowLatencyState<'a> {
+    part_target: Ticks,
+    parts: Option<(&'a LoopParts, Edge)>,
+    reports: Vec<RenditionReport>,
+    skipped: u64,
+    skip_dateranges: bool,
+    has_dateranges: bool,
+    removed_from: u64,
+}
+
+impl LowLatencyState<'_> {
+    fn key(&self) -> LowLatencyKey {
+        (
+            self.part_target,
+            self.parts.map(|(_, edge)| edge),
+            self.skipped,
+            self.skip_dateranges,
+            self.removed_from,
+            self.reports.clone(),
+        )
+    }
+
+    fn view(&self) -> LowLatencyView<'_> {
+        LowLatencyView {
+            part_target: self.part_target,
+            parts: self.parts,
+            reports: &self.reports,
+            skipped: self.skipped,
+            skip_dateranges: self.skip_dateranges,
+            has_dateranges: self.has_dateranges,
+            removed_from: self.removed_from,
+        }
+    }
+}
+
+/// A low-latency rendering of a media playlist: the parts of every track
+/// for one part target, and what a delta update skips.
+#[derive(Debug, Clone, Copy)]
+pub struct LowLatencyRequest<'a> {
+    /// Every track's parts.
+    pub parts: &'a StreamParts,
+    /// How the master links each track.
+    pub forms: &'a [MediaForm],
+    /// `_HLS_skip`: `Some(false)` for `YES`, `Some(true)` for `v2`.
+    pub skip: Option<bool>,
 }
 
 /// A loaded stream plus its anchor and caches.
@@ -83,7 +140,22 @@ pub struct LiveStream {
     init_paths: std::collections::HashSet<String>,
     /// Per track, once asked for: what rewriting its timestamps needs.
     restamp: Vec<tokio::sync::OnceCell<Result<Arc<RestampPlan>, Arc<SourceError>>>>,
+    /// Per track, once low latency is asked for: its frames (`None` for a
+    /// track listed by whole segments: subtitles, encrypted media).
+    frames: Vec<tokio::sync::OnceCell<FramesResult>>,
+    /// Per part target asked for (the latest few): every track's parts.
+    parts: Mutex<Vec<(Ticks, PartsCell)>>,
+    /// Requests held until an instant.
+    pub waits: Waits,
+    /// Whether any segment carries an `EXT-X-DATERANGE`.
+    has_dateranges: bool,
 }
+
+type FramesResult = Result<Option<Arc<TrackFrames>>, Arc<SourceError>>;
+type PartsCell = Arc<tokio::sync::OnceCell<Result<Arc<StreamParts>, Arc<SourceError>>>>;
+
+/// Part targets whose parts are kept per stream.
+const KEPT_PART_TARGETS: usize = 4;
 
 impl LiveStream {
     /// Wraps a loaded stream; `window` is the default window in segments,
@@ -114,6 +186,15 @@ impl LiveStream {
         LiveStream {
             init_paths,
             restamp: stream.tracks.iter().map(|_| Default::default()).collect(),
+            frames: stream.tracks.iter().map(|_| Default::default()).collect(),
+            parts: Mutex::default(),
+            waits: Waits::default(),
+            has_dateranges: stream
+                .tracks
+                .iter()
+                .flat_map(|t| &t.segments)
+                .flat_map(|s| &s.tags)
+                .any(|t| crate::tags::daterange_id(t).is_some()),
             paths,
             cache: stream.tracks.iter().map(|_| Mutex::default()).collect(),
             master_uris,
@@ -210,6 +291,65 @@ impl LiveStream {
             .clone()
     }
 
+    /// Every track's parts for `target`: carved once per target (the
+    /// latest few targets are kept) from each track's frames, which are read
+    /// once, off the async workers, from the files under `stream_dir`.
+    pub async fn stream_parts(
+        self: &Arc<Self>,
+        target: Ticks,
+        stream_dir: PathBuf,
+    ) -> Result<Arc<StreamParts>, Arc<SourceError>> {
+        let cell = {
+            let mut kept = self.parts.lock().unwrap_or_else(|e| e.into_inner());
+            let at = kept.iter().position(|(t, _)| *t == target);
+            let entry = match at {
+                Some(at) => kept.remove(at),
+                None => (target, PartsCell::default()),
+            };
+            kept.insert(0, entry.clone());
+            kept.truncate(KEPT_PART_TARGETS);
+            entry.1
+        };
+        cell.get_or_init(|| async {
+            let mut tracks = Vec::with_capacity(self.stream.tracks.len());
+            for (index, track) in self.stream.tracks.iter().enumerate() {
+                let frames = self.track_frames(index, stream_dir.clone()).await?;
+                let schedule = self.stream.schedule_of(track);
+                tracks.push(match frames {
+                    Some(frames) => {
+                        Some(TrackParts::carve(frames, track, schedule, target).map_err(Arc::new)?)
+                    }
+                    None => None,
+                });
+            }
+            Ok(Arc::new(StreamParts { target, tracks }))
+        })
+        .await
+        .clone()
+    }
+
+    /// The frames of track `index`, read once.
+    async fn track_frames(self: &Arc<Self>, index: usize, stream_dir: PathBuf) -> FramesResult {
+        let live = self.clone();
+        self.frames[index]
+            .get_or_init(|| async move {
+                let built = tokio::task::spawn_blocking(move || {
+                    crate::ll::read_frames(&stream_dir, &live.stream.tracks[index])
+                })
+                .await;
+                match built {
+                    Ok(Ok(frames)) => Ok(frames.map(Arc::new)),
+                    Ok(Err(e)) => Err(Arc::new(e)),
+                    Err(e) => Err(Arc::new(SourceError::new(
+                        Path::new(&self.stream.name),
+                        format!("reading frames crashed: {e}"),
+                    ))),
+                }
+            })
+            .await
+            .clone()
+    }
+
     /// Whether `path` (relative to the stream directory) is an
     /// initialisation section of a track, and not also one of its segments
     /// (single-file CMAF holds both).
@@ -264,6 +404,7 @@ impl LiveStream {
     /// The media playlist of track `index` on the timeline anchored at
     /// `anchor_unix`, at `now_unix`, under `rule`: from the cache when the
     /// same text was rendered recently.
+    #[allow(clippy::too_many_arguments)]
     pub fn media_playlist(
         &self,
         index: usize,
@@ -272,13 +413,17 @@ impl LiveStream {
         anchor_unix: Ticks,
         now_unix: Ticks,
         rule: WindowRule,
+        ll: Option<LowLatencyRequest<'_>>,
     ) -> Rendered {
         let window = self.track_window(index, anchor_unix, now_unix, rule);
+        let t = now_unix.saturating_sub(anchor_unix);
+        let low = ll.map(|ll| self.low_latency_state(index, form, window, t, ll));
         let key = CacheKey {
             form,
             numbered,
             window,
             anchor_unix,
+            ll: low.as_ref().map(LowLatencyState::key),
         };
         let slot = &self.cache[index];
         if let Ok(mut kept) = slot.lock()
@@ -298,6 +443,7 @@ impl LiveStream {
             anchor_unix,
             form,
             numbered,
+            ll: low.as_ref().map(LowLatencyState::view),
         }));
         if rendered.plain.len() <= CACHED_RENDERING_MAX_BYTES
             && let Ok(mut kept) = slot.lock()
@@ -308,12 +454,76 @@ impl LiveStream {
         rendered
     }
 
+    /// What a low-latency rendering of track `index` adds at `t` (since
+    /// the anchor), for `window`.
+    fn low_latency_state<'a>(
+        &self,
+        index: usize,
+        form: MediaForm,
+        window: Window,
+        t: Ticks,
+        ll: LowLatencyRequest<'a>,
+    ) -> LowLatencyState<'a> {
+        let stream = &self.stream;
+        let schedule = stream.schedule_of(&stream.tracks[index]);
+        let edge_of = |j: usize| {
+            let parts = ll.parts.tracks[j].as_ref()?;
+            let schedule = stream.schedule_of(&stream.tracks[j]);
+            Some((&parts.times, Edge::at(schedule, &parts.times, t)))
+        };
+        let reports = (0..stream.tracks.len())
+            .filter(|&j| j != index)
+            .map(|j| {
+                let other = &stream.tracks[j];
+                let last = edge_of(j).and_then(|(parts, edge)| edge.last_part(parts));
+                let listed = stream.schedule_of(other).listed(t);
+                RenditionReport {
+                    uri: urls::sibling_media(&stream.name, &other.name, form, ll.forms[j]),
+                    last_msn: last.map_or(listed.saturating_sub(1), |p| p.msn),
+                    last_part: last.map(|p| p.part),
+                }
+            })
+            .collect();
+        // A delta update skips the segments that ended before the skip boundary.
+        let skip_until =
+            Ticks::from_secs(stream.target_duration_s) * playlist::SKIP_UNTIL_TARGET_DURATIONS;
+        let skipped = match ll.skip {
+            Some(_) => schedule
+                .listed(t.saturating_sub(skip_until))
+                .saturating_sub(window.first)
+                .min(window.last - window.first),
+            None => 0,
+        };
+        // A client holds a playlist at most half the skip boundary old:
+        // the date ranges that left since then are listed as removed.
+        let removed_from = schedule
+            .listed(t.saturating_sub(Ticks(skip_until.0 / 2)))
+            .saturating_sub(window.last - window.first + 1);
+        LowLatencyState {
+            part_target: ll.parts.target,
+            parts: edge_of(index),
+            reports,
+            skipped,
+            skip_dateranges: self.has_dateranges && ll.skip == Some(true),
+            has_dateranges: self.has_dateranges,
+            removed_from: removed_from.min(window.first),
+        }
+    }
+
     /// The default media playlist of track `index` at `clock_now_unix`, the
     /// server clock's time (starts the timeline), linked beside the master.
     pub fn playlist_at(&self, index: usize, clock_now_unix: Ticks) -> Rendered {
         let anchor = self.anchor(clock_now_unix);
         let rule = self.default_rule;
-        self.media_playlist(index, MediaForm::Root, false, anchor, clock_now_unix, rule)
+        self.media_playlist(
+            index,
+            MediaForm::Root,
+            false,
+            anchor,
+            clock_now_unix,
+            rule,
+            None,
+        )
     }
 
     /// The master playlist, its links checked against `library`'s names

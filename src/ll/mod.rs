@@ -1,6 +1,10 @@
 //! Low-Latency HLS parts: a segment's frames, carved into partial segments
 //! (RFC 8216bis 4.4.4.9) and cut into bytes of their own.
 //!
+//! Served by the library: [`read_frames`] once per track, [`StreamParts`]
+//! once per part target, and `timeline::parts` places them on the timeline
+//! (which exist at an instant, what a blocking reload waits for).
+//!
 //! Three steps, each pure except the loader in [`load`]:
 //!
 //! 1. **Frames.** [`ts_frames`] and [`fmp4_frames`] read a segment once and
@@ -52,11 +56,13 @@
 pub mod carve;
 pub mod fmp4;
 pub mod load;
+mod stream;
 pub mod ts;
 
 pub use carve::{CarveError, carve};
 pub use fmp4::{fmp4_frames, fmp4_part};
 pub use load::{TrackFrames, track_frames};
+pub use stream::{StreamParts, TrackParts, read_frames};
 pub use ts::{ts_frames, ts_part};
 
 use crate::ticks::Ticks;

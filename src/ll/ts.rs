@@ -356,13 +356,68 @@ pub fn ts_part(segment: &[u8], frames: &SegmentFrames, part: &Part) -> Result<Ve
         tables.extend(cut.table_before(false, from));
     }
     let head: usize = tables.iter().map(|t| t.packets.len() * PACKET).sum();
-    let mut out = Vec::with_capacity(head + (to - from) as usize);
+    let mut out = Vec::with_capacity(head + (to - from) as usize + 8 * PACKET);
     for offset in tables.iter().flat_map(|t| &t.packets) {
         let at = *offset as usize;
         out.extend_from_slice(&segment[at..at + PACKET]);
     }
-    out.extend_from_slice(&segment[from as usize..to as usize]);
+    whole_units(segment, from as usize, to as usize, &mut out);
     Ok(out)
+}
+
+/// Appends the packets of `segment[from..to]` to `out` so that every PES
+/// (and section) in the part is whole: every packet goes with the part
+/// holding the start of its PID's unit (payload_unit_start_indicator), so a
+/// packet continuing a unit begun before `from` stays with an earlier part,
+/// and the packets after `to` that finish a unit begun before `to` come
+/// along. Each PID keeps its
+/// packet order, so the parts read in a row carry every packet once, in
+/// order, with continuity counters running on. An audio PES cut in two
+/// would leave a truncated frame at the end of one part and headless data
+/// at the start of the next, which some transmuxers (Shaka Player's) refuse.
+fn whole_units(segment: &[u8], from: usize, to: usize, out: &mut Vec<u8>) {
+    let pid = |p: &[u8]| (u16::from(p[1] & 0x1f) << 8) | u16::from(p[2]);
+    let starts_unit = |p: &[u8]| p[1] & 0x40 != 0;
+    // PIDs whose current unit began in this part (at the segment's start,
+    // every PID: nothing came before).
+    let mut open: Vec<u16> = Vec::new();
+    let mut seen: Vec<u16> = Vec::new();
+    let mut at = from;
+    while at + PACKET <= to {
+        let packet = &segment[at..at + PACKET];
+        at += PACKET;
+        let id = pid(packet);
+        if id == NULL_PID || packet[0] != 0x47 {
+            out.extend_from_slice(packet);
+            continue;
+        }
+        if !seen.contains(&id) {
+            seen.push(id);
+            if from == 0 {
+                open.push(id);
+            }
+        }
+        if starts_unit(packet) && !open.contains(&id) {
+            open.push(id);
+        }
+        if open.contains(&id) {
+            out.extend_from_slice(packet);
+        }
+    }
+    // The rest of the units still open at the cut.
+    while !open.is_empty() && at + PACKET <= segment.len() {
+        let packet = &segment[at..at + PACKET];
+        at += PACKET;
+        let id = pid(packet);
+        if packet[0] != 0x47 || !open.contains(&id) {
+            continue;
+        }
+        if starts_unit(packet) {
+            open.retain(|&o| o != id);
+        } else {
+            out.extend_from_slice(packet);
+        }
+    }
 }
 
 #[cfg(test)]

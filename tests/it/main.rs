@@ -5,6 +5,7 @@ mod binary;
 mod checker;
 mod fixtures;
 mod http;
+mod ll;
 mod packagers;
 mod parts;
 mod prop;

@@ -3,6 +3,7 @@
 //! after its init segment (fMP4): the parts hold exactly the segment's
 //! frames, in order, and start as players need them to.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Arc;
@@ -280,7 +281,7 @@ fn check_ts_parts(
     name: &str,
 ) {
     let pmt = pmt_pid(segment);
-    let mut pos = 0;
+    let mut all = Vec::new();
     for (p, part) in parts.iter().enumerate() {
         let bytes = tf.cut(i, segment, part).unwrap();
         let what = format!("{name} part {p} of {} ({:?})", parts.len(), part.frames());
@@ -293,23 +294,19 @@ fn check_ts_parts(
             .take(2)
             .collect();
         assert_eq!(first, [0, pmt], "{what}: starts with PAT and PMT");
-        // Without its added tables, the part is the next run of the segment.
-        let tables = bytes
-            .chunks(PACKET)
-            .take_while(|pk| pid(pk) == 0 || pid(pk) == pmt)
-            .count();
-        let added = (0..=tables)
-            .find(|&k| {
-                let rest = &bytes[k * PACKET..];
-                segment.get(pos..pos + rest.len()) == Some(rest)
-            })
-            .unwrap_or_else(|| panic!("{what}: not the next bytes of the segment"));
-        assert!(
-            p > 0 || added == 0,
-            "{what}: tables added to the first part"
-        );
-        pos += bytes.len() - added * PACKET;
-
+        // Each part's data for a PID starts with a unit (PES or section) of
+        // its own, but at the segment's start.
+        if p > 0 {
+            let mut seen: Vec<u16> = Vec::new();
+            for pk in bytes.chunks(PACKET) {
+                let id = pid(pk);
+                if !seen.contains(&id) && id != 0x1fff {
+                    seen.push(id);
+                    assert!(pk[1] & 0x40 != 0, "{what}: PID {id:#x} starts mid-unit");
+                }
+            }
+        }
+        all.extend_from_slice(&bytes);
         let Some(groups) = probe else {
             continue;
         };
@@ -328,7 +325,34 @@ fn check_ts_parts(
             assert_eq!(stderr, "", "{what}: an independent part decodes");
         }
     }
-    assert_eq!(pos, segment.len(), "{name}: the parts cover the segment");
+    // The parts read in a row carry every packet of the segment once, each
+    // PID's in order; the tables added are copies of the segment's.
+    assert!(
+        all.starts_with(&segment[..PACKET]),
+        "{name}: first part at byte 0"
+    );
+    let by_pid = |buf: &[u8]| {
+        let mut m: BTreeMap<u16, Vec<Vec<u8>>> = BTreeMap::new();
+        for pk in buf.chunks_exact(PACKET) {
+            m.entry(pid(pk)).or_default().push(pk.to_vec());
+        }
+        m
+    };
+    let (mut got, want) = (by_pid(&all), by_pid(segment));
+    for table in [0, pmt] {
+        let added = got.remove(&table).unwrap_or_default();
+        let own = &want[&table];
+        assert!(added.len() >= own.len() && added.iter().all(|pk| own.contains(pk)));
+    }
+    for (id, packets) in &want {
+        if *id != 0 && *id != pmt {
+            assert!(
+                got.get(id) == Some(packets),
+                "{name}: PID {id:#x} across the parts"
+            );
+        }
+    }
+    assert_eq!(got.len() + 2, want.len(), "{name}: no PID added");
 }
 
 fn check_ts_streams(test: &str, streams: &[(&Path, &str)], min_parts: usize) {

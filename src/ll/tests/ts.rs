@@ -11,8 +11,9 @@ fn pid_at(buf: &[u8], packet: usize) -> u16 {
     (u16::from(p[1] & 0x1f) << 8) | u16::from(p[2])
 }
 
-/// Every part of `segment` for `target`, checked to add up to the segment
-/// once their added tables are left out.
+/// Every part of `segment` for `target`, checked to hold, once their added
+/// tables are left out, every whole packet of the segment once, each PID's
+/// in order, and every PID's data after the first part starting with a unit.
 fn parts_tile(segment: &[u8], target: Ticks) -> Vec<Vec<u8>> {
     let frames = ts_frames(segment).unwrap();
     let total = Ticks(frames.frames.last().unwrap().at.0 + 3600);
@@ -24,17 +25,42 @@ fn parts_tile(segment: &[u8], target: Ticks) -> Vec<Vec<u8>> {
     let Cut::Ts(ts) = &frames.cut else {
         unreachable!()
     };
-    let mut rebuilt = Vec::new();
+    let by_pid = |packets: &mut dyn Iterator<Item = &[u8]>| {
+        let mut m: std::collections::BTreeMap<u16, Vec<Vec<u8>>> = Default::default();
+        for pk in packets {
+            m.entry(pid_at(pk, 0)).or_default().push(pk.to_vec());
+        }
+        m
+    };
+    let mut rest: Vec<&[u8]> = Vec::new();
     for (part, bytes) in parts.iter().zip(&cut) {
-        let from = ts.starts[part.frames().start] as usize;
-        let to = ts
-            .starts
-            .get(part.frames().end)
-            .map_or(segment.len(), |&s| s as usize);
-        assert!(bytes.ends_with(&segment[from..to]));
-        rebuilt.extend_from_slice(&segment[from..to]);
+        let from = ts.starts[part.frames().start];
+        let added = if from > 0 && !ts.tables_at(from) {
+            let count = |pat| ts.table_before(pat, from).map_or(0, |t| t.packets.len());
+            count(true) + count(false)
+        } else {
+            0
+        };
+        let own: Vec<&[u8]> = bytes.chunks_exact(PACKET).skip(added).collect();
+        if from > 0 {
+            let mut seen = Vec::new();
+            for pk in &own {
+                let id = pid_at(pk, 0);
+                if !seen.contains(&id) {
+                    seen.push(id);
+                    assert!(pk[1] & 0x40 != 0, "PID {id:#x} starts mid-unit");
+                }
+            }
+        }
+        rest.extend(own);
     }
-    assert_eq!(rebuilt, segment);
+    let whole = (0..)
+        .map_while(|i| next_packet(segment, i * PACKET).filter(|&at| at == i * PACKET))
+        .map(|at| &segment[at..at + PACKET]);
+    assert_eq!(
+        by_pid(&mut rest.into_iter()),
+        by_pid(&mut whole.into_iter())
+    );
     cut
 }
 
@@ -110,6 +136,32 @@ fn ffmpeg_segment_one_keyframe_two_seconds() {
             [0, 0x1000, 0x100]
         );
     }
+}
+
+#[test]
+fn a_pes_straddling_a_cut_stays_whole() {
+    // ffmpeg writes each PES's packets in a row; interleave one audio PES
+    // with the video PES that starts a part, as packet-level muxers do.
+    let seg = fixture("av25/seg_001.ts");
+    let frames = ts_frames(&seg).unwrap();
+    let parts = carve::carve(&frames, Ticks(180_000), Ticks::from_ms(500)).unwrap();
+    let Cut::Ts(ts) = &frames.cut else {
+        unreachable!()
+    };
+    let straddled = parts[1..].iter().find_map(|part| {
+        let cut = ts.starts[part.frames().start] as usize / PACKET;
+        let last = (0..cut).rev().find(|&i| pid_at(&seg, i) == 0x101)?;
+        // Its last packet continues a PES: move it after the video's start.
+        (seg[last * PACKET + 1] & 0x40 == 0).then(|| {
+            let mut packets: Vec<&[u8]> = seg.chunks(PACKET).collect();
+            let moved = packets.remove(last);
+            packets.insert(cut, moved);
+            packets.concat()
+        })
+    });
+    let straddled = straddled.expect("an audio PES of several packets before a cut");
+    assert_ne!(straddled, seg);
+    parts_tile(&straddled, Ticks::from_ms(500));
 }
 
 #[test]
