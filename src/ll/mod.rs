@@ -37,12 +37,14 @@
 //! first frame's PES start to the next part's, with the segment's PAT and PMT
 //! put in front when the part does not already start with them (copies of
 //! the latest ones before the cut, so a single-packet table is a legal
-//! duplicate packet to a demuxer reading the parts in a row). Other PIDs go
-//! with the part their packets fall in; the first part starts at byte 0 and
-//! the last one runs to the end, so the parts without their added tables are
-//! exactly the segment. An audio PES that straddles a cut is split between
-//! two parts, which a demuxer reading the parts in a row (a player) joins
-//! again. TS parts are cut at PES starts only: when the lead is audio, a
+//! duplicate packet to a demuxer reading the parts in a row). Other PIDs'
+//! packets go with the part holding the start of their PES (or section), so
+//! no part begins or ends with a piece of an audio PES, which some
+//! transmuxers refuse; the first part starts at byte 0 and the last one runs
+//! to the end, so the parts without their added tables carry every packet
+//! of the segment once, each PID's in order (ffmpeg writes a PES's packets in
+//! a row: its parts are plain runs of the segment's bytes). TS parts are
+//! cut at PES starts only: when the lead is audio, a
 //! "frame" is one PES (ffmpeg packs about 0.37 s of AAC into one), which
 //! bounds the smallest target.
 //!
