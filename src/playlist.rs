@@ -269,8 +269,10 @@ pub fn render_media(req: &MediaRequest<'_>) -> String {
             } else {
                 parts.of(g).len()
             };
-            if in_progress || parts_from.is_some_and(|from| start + schedule.duration_of(g) > from)
-            {
+            // hls.js (1.7) reloads the parts of segment 0 forever: a
+            // timeline's first segment is listed without parts.
+            let recent = parts_from.is_some_and(|from| start + schedule.duration_of(g) > from);
+            if g > 0 && (in_progress || recent) {
                 for (p, part) in parts.of(g)[..listed].iter().enumerate() {
                     let _ = writeln!(
                         out,
@@ -635,5 +637,39 @@ mod tests {
                 && !text.contains("#EXT-X-PART:")
                 && !text.contains("PRELOAD")
         );
+    }
+
+    #[test]
+    fn the_first_segment_of_a_timeline_is_listed_without_parts() {
+        let (s, parts) = ll_stream();
+        let text = render_media(&MediaRequest {
+            stream: &s,
+            track: &s.tracks[0],
+            window: Window {
+                first: 0,
+                last: 2,
+                discontinuity_sequence: 0,
+            },
+            anchor_unix: Ticks::from_ms(1_700_000_000_000),
+            form: MediaForm::Root,
+            numbered: false,
+            ll: Some(LowLatencyView {
+                part_target: Ticks(45_000),
+                parts: Some((
+                    &parts,
+                    Edge {
+                        partial: 3,
+                        parts_done: 1,
+                    },
+                )),
+                reports: &[],
+                skipped: 0,
+                skip_dateranges: false,
+                has_dateranges: false,
+                removed_from: 0,
+            }),
+        });
+        assert!(!text.contains("g=0/part="), "{text}");
+        assert_eq!(text.matches("g=1/part=").count(), 4, "{text}");
     }
 }

@@ -441,9 +441,11 @@ async fn part(
         }
         None => data,
     };
-    let body = track_parts
-        .cut(i, &data, p as usize)
-        .map_err(|e| HttpError::Failed(format!("/{stream}/{file}: {e}")))?;
+    let cut = |bytes: &[u8]| {
+        track_parts
+            .cut(i, bytes, p as usize)
+            .map_err(|e| HttpError::Failed(format!("/{stream}/{file}: {e}")))
+    };
     let body = if ctx.continuous() {
         let dir = app.library.config().root.join(stream);
         let fmp4 = crate::probe::fmp4::looks_like_mp4(&data);
@@ -453,17 +455,19 @@ async fn part(
             .map_err(|e| HttpError::BadRequest(format!("ts=continuous: {e}")))?;
         let start = live.stream.schedule_of(track).start_of(g);
         match plan.as_ref() {
-            RestampPlan::Ts(plan) => restamped(&body, &plan.for_segment(g, start.0)),
+            // The whole segment as served, then the part: every packet
+            // keeps its offset, and a run's first segment its audio splice.
+            RestampPlan::Ts(plan) => cut(&restamped(&data, &plan.for_segment(g, start.0)))?,
             RestampPlan::Fmp4(plan) => {
                 let shifts = plan.for_segment(i, start.0).ok_or_else(|| {
                     HttpError::BadRequest(format!("ts=continuous: {file}: offset out of range"))
                 })?;
-                crate::restamp::fmp4::apply(&body, &shifts)
+                crate::restamp::fmp4::apply(&cut(&data)?, &shifts)
                     .map_err(|e| HttpError::BadRequest(format!("ts=continuous: {file}: {e}")))?
             }
         }
     } else {
-        body
+        cut(&data)?
     };
     Ok(reply::segment(body.into(), content_type))
 }
