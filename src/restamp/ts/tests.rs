@@ -262,7 +262,7 @@ fn only_timestamp_bits_and_cc_change() {
     let seg = segment(1_000, 8, 3600, &mut ccs, false);
     let shift = TsShift {
         pts_offset_ticks: 0x1_5555_5555,
-        lead_trim: None,
+        lead: None,
         cc_deltas: vec![
             CcDelta {
                 pid: VIDEO,
@@ -325,7 +325,7 @@ fn identity_shift_changes_nothing() {
     let not = TsShift {
         pts_offset_ticks: PTS_WRAP,
         cc_deltas: vec![CcDelta { pid: 7, delta: 16 }],
-        lead_trim: None,
+        lead: None,
     };
     assert!(not.is_identity());
     assert_eq!(restamped(&seg, &not), seg);
@@ -534,18 +534,23 @@ fn track(frames: &[u64], disc: &[bool], run_starts: &[u64], frame_ticks: u64) ->
     t
 }
 
-fn plan_of(t: &Track) -> TsRestampPlan {
-    let facts: Vec<TsSegmentFacts> = t
-        .segments
+/// The plan of segments in memory, runs placed on `durations`.
+fn plan_over(segments: &[Vec<u8>], runs: &[bool], durations: &[u64]) -> TsRestampPlan {
+    let segs: Vec<PlanSegment> = runs
         .iter()
+        .zip(durations)
         .enumerate()
-        .map(|(i, s)| {
-            let timing = crate::probe::ts::scan(s, crate::probe::ts::Depth::Start).unwrap();
-            let trim = LeadTrim::for_segment(&timing, i == 0 || t.discontinuities[i]);
-            TsSegmentFacts::scan(s, trim)
+        .map(|(i, (&d, &duration_ticks))| PlanSegment {
+            starts_run: i == 0 || d,
+            duration_ticks,
         })
         .collect();
-    TsRestampPlan::new(&t.start_pts, &facts, BASE_TICKS).unwrap()
+    let read = |i: usize| Ok::<_, ()>(&segments[i]);
+    TsRestampPlan::build(&segs, BASE_TICKS, read).unwrap().0
+}
+
+fn plan_of(t: &Track) -> TsRestampPlan {
+    plan_over(&t.segments, &t.discontinuities, &t.durations)
 }
 
 fn pids_cc_continuous(buf: &[u8]) -> Result<(), String> {
@@ -604,15 +609,26 @@ fn cc_continuous_across_loop_points_and_discontinuities() {
 }
 
 #[test]
-fn lead_trim_nulls_the_preroll_of_other_streams_only() {
+fn unreadable_audio_is_trimmed_by_whole_pes_packets() {
+    // The preroll's payload is not made of audio frames: the PES that starts
+    // before the video is served as null packets, as a whole.
     let mut ccs = Ccs::default();
     let seg = segment(900_000, 4, 3600, &mut ccs, true);
-    let trim = LeadTrim {
-        reference_pid: VIDEO,
-        start_pts: 900_000,
-    };
+    let timing = crate::probe::ts::scan(&seg, crate::probe::ts::Depth::Start).unwrap();
+    let lead = Arc::new(LeadSplice::build(&seg, &timing, &RunEnd::default()));
+    let report = &lead.report().pids;
+    assert_eq!(report.len(), 1, "{report:?}");
+    assert_eq!((report[0].pid, report[0].dropped_pes), (AUDIO, 1));
+    assert!(!report[0].from_previous_run);
+    assert!(
+        report[0]
+            .fallback
+            .as_deref()
+            .unwrap()
+            .contains("frame header")
+    );
     let shift = TsShift {
-        lead_trim: Some(trim),
+        lead: Some(lead.clone()),
         ..TsShift::default()
     };
     assert!(!shift.is_identity());
@@ -632,16 +648,22 @@ fn lead_trim_nulls_the_preroll_of_other_streams_only() {
             assert_eq!(x, y, "packet {i}");
         }
     }
-    // The facts read with the same trim count the audio CCs without them.
-    let facts = TsSegmentFacts::scan(&seg, Some(trim));
+    // The facts read with the same splice count the audio CCs without them.
+    let facts = TsSegmentFacts::scan(&seg, Some(lead.clone()));
     let audio = facts.pids().iter().find(|p| p.pid == AUDIO).unwrap();
     assert_eq!((audio.first_cc, audio.last_cc), (2, 5));
     let untrimmed = TsSegmentFacts::scan(&seg, None);
     let audio = untrimmed.pids().iter().find(|p| p.pid == AUDIO).unwrap();
     assert_eq!((audio.first_cc, audio.last_cc), (0, 5));
+    // Other bytes than the splice was built from: served without it.
+    let other = segment(900_000, 4, 3600, &mut Ccs::default(), false);
+    let mut out = other.clone();
+    assert!(apply(&mut out, &shift).lead_mismatch);
+    assert_eq!(out, other);
+    assert!(TsSegmentFacts::scan(&other, Some(lead)).lead().is_none());
     // A PID whose first PES is not before the start is never trimmed.
-    let seg = segment(900_000, 4, 3600, &mut Ccs::default(), false);
-    assert_eq!(restamped(&seg, &shift), seg);
+    let timing = crate::probe::ts::scan(&other, crate::probe::ts::Depth::Start).unwrap();
+    assert!(LeadSplice::build(&other, &timing, &RunEnd::default()).is_empty());
 }
 
 #[test]
@@ -738,7 +760,7 @@ proptest! {
         offset in any::<u64>(),
         delta in any::<u8>(),
     ) {
-        let shift = TsShift { pts_offset_ticks: offset, cc_deltas: vec![CcDelta { pid: 0x100, delta }], lead_trim: None };
+        let shift = TsShift { pts_offset_ticks: offset, cc_deltas: vec![CcDelta { pid: 0x100, delta }], lead: None };
         let mut buf = bytes.clone();
         let stats = apply(&mut buf, &shift);
         prop_assert_eq!(buf.len(), bytes.len());
