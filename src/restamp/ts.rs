@@ -530,7 +530,21 @@ pub fn restamped(buf: &[u8], shift: &TsShift) -> Vec<u8> {
 /// `pos`, so a sync byte there is enough; otherwise (the start, or after sync
 /// loss) a packet start needs sync bytes at `i`, `i+188` and `i+376` (where in
 /// range), like `probe::ts` when it resynchronises.
+///
+/// The in-sync case is inlined into the packet loops (it is every packet of
+/// a clean segment); looking for sync is not.
+#[inline(always)]
 fn next_packet(buf: &[u8], pos: usize, in_sync: bool) -> Option<usize> {
+    if in_sync && buf.get(pos) == Some(&SYNC) && buf.len() - pos >= PACKET {
+        return Some(pos);
+    }
+    find_packet(buf, pos)
+}
+
+/// [`next_packet`] when the bytes at `pos` do not continue the packets before.
+#[cold]
+#[inline(never)]
+fn find_packet(buf: &[u8], pos: usize) -> Option<usize> {
     if pos.checked_add(PACKET)? > buf.len() {
         return None;
     }
@@ -539,10 +553,7 @@ fn next_packet(buf: &[u8], pos: usize, in_sync: bool) -> Option<usize> {
             && buf.get(i + PACKET).is_none_or(|&b| b == SYNC)
             && buf.get(i + 2 * PACKET).is_none_or(|&b| b == SYNC)
     };
-    if (in_sync && buf[pos] == SYNC) || starts_packet(pos) {
-        return Some(pos);
-    }
-    (pos + 1..=buf.len() - PACKET).find(|&i| starts_packet(i))
+    (pos..=buf.len() - PACKET).find(|&i| starts_packet(i))
 }
 
 fn patch_packet(p: &mut [u8; PACKET], offset: u64, shift: &TsShift, stats: &mut TsPatchStats) {
