@@ -7,9 +7,8 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use pseudolive::probe::ts::{Depth, scan};
 use pseudolive::restamp::BASE_TICKS;
-use pseudolive::restamp::ts::{LeadTrim, TsRestampPlan, TsSegmentFacts, TsShift, apply};
+use pseudolive::restamp::ts::{PlanSegment, TsRestampPlan, TsShift, apply};
 
 /// The largest segment of the demo stream.
 fn segment() -> PathBuf {
@@ -23,11 +22,14 @@ fn segment() -> PathBuf {
 }
 
 /// The shift of that segment in loop 37 (a CC delta on every PID), as the
-/// first segment of a run (`trim`) or not.
+/// first segment of a run (`trim`: its leading audio cut where its own
+/// audio ends, as in a one-segment loop) or not.
 fn shift(bytes: &[u8], trim: bool) -> TsShift {
-    let timing = scan(bytes, Depth::Start).unwrap();
-    let facts = TsSegmentFacts::scan(bytes, LeadTrim::for_segment(&timing, trim));
-    let plan = TsRestampPlan::new(&[timing.start_pts], &[facts], BASE_TICKS).unwrap();
+    let segments = [PlanSegment {
+        starts_run: trim,
+        duration_ticks: 180_000,
+    }];
+    let (plan, _) = TsRestampPlan::build(&segments, BASE_TICKS, |_| Ok::<_, ()>(bytes)).unwrap();
     plan.for_segment(37, 37 * 180_000)
 }
 
@@ -42,6 +44,12 @@ fn ts(c: &mut Criterion) {
     let plain = shift(&bytes, false);
     let trimmed = shift(&bytes, true);
     assert!(!plain.cc_deltas.is_empty() && plain.pts_offset_ticks != 0);
+    assert!(
+        trimmed
+            .lead
+            .as_ref()
+            .is_some_and(|l| l.replaced_packets() > 0)
+    );
     let mut out = Vec::with_capacity(bytes.len());
 
     let mut g = c.benchmark_group("restamp_ts");
@@ -58,7 +66,7 @@ fn ts(c: &mut Criterion) {
             black_box(apply(&mut out, black_box(&plain)));
         })
     });
-    g.bench_function("memcpy + restamp, run start (lead trim)", |b| {
+    g.bench_function("memcpy + restamp, run start (lead splice)", |b| {
         b.iter(|| {
             copy_into(&mut out, black_box(&bytes));
             black_box(apply(&mut out, black_box(&trimmed)));

@@ -477,17 +477,39 @@ fn load_track(
 }
 
 /// What continuous timestamps need of a track's MPEG-TS segments: each
-/// file read once (start PTS, continuity counters). Blocking IO; built on the
-/// first request that asks for continuous timestamps.
+/// file read once (start PTS, continuity counters), and the first and last
+/// segment of every run once more (where the run's audio ends; the next
+/// run's start cut there). Blocking IO; built on the first request that asks
+/// for continuous timestamps. Runs are placed on the track's own durations
+/// (see [`ts_restamp_plan_on`]).
 pub fn ts_restamp_plan(
     stream_dir: &Path,
     track: &Track,
 ) -> Result<crate::restamp::ts::TsRestampPlan, SourceError> {
-    use crate::restamp::ts::{LeadTrim, TsRestampPlan, TsSegmentFacts};
-    let mut start_pts = Vec::with_capacity(track.segments.len());
-    let mut facts = Vec::with_capacity(track.segments.len());
-    for (i, seg) in track.segments.iter().enumerate() {
-        let path = stream_dir.join(&seg.path);
+    ts_restamp_plan_on(stream_dir, track, None)
+}
+
+/// [`ts_restamp_plan`] on the schedule the track is served on
+/// (`Stream::schedule_of(track)`): a run's first segment is cut where the
+/// previous run's audio ends on the served timeline, which depends on the
+/// duration the schedule gives the previous run's last segment. Without a
+/// schedule, the track's own schedule when it has one, else its own
+/// durations: the same for the reference track and for tracks whose
+/// durations equal its own; within 1 ms for tracks cut alike
+/// (`TrackTiming::Shared`); for a variant with its own durations
+/// (`TrackTiming::SharedWithOwnDurations`), off by the difference of the two
+/// at the loop point, as every segment of such a variant is.
+pub fn ts_restamp_plan_on(
+    stream_dir: &Path,
+    track: &Track,
+    schedule: Option<&crate::timeline::Schedule>,
+) -> Result<crate::restamp::ts::TsRestampPlan, SourceError> {
+    use crate::model::TrackTiming;
+    use crate::restamp::ts::{BuildError, PlanSegment, TsRestampPlan};
+    let path_of = |i: usize| stream_dir.join(&track.segments[i].path);
+    let read = |i: usize| -> Result<Vec<u8>, SourceError> {
+        let seg = &track.segments[i];
+        let path = path_of(i);
         if seg.key.as_ref().is_some_and(|k| k.method != "NONE") {
             return Err(SourceError::new(
                 &path,
@@ -496,24 +518,57 @@ pub fn ts_restamp_plan(
         }
         let data = std::fs::read(&path)
             .map_err(|e| SourceError::new(&path, format!("cannot read: {e}")))?;
-        let data = match seg.byte_range {
+        match seg.byte_range {
             Some(r) => data
                 .get(r.offset as usize..(r.offset + r.length) as usize)
-                .ok_or_else(|| SourceError::new(&path, "byte range outside the file"))?
-                .to_vec(),
-            None => data,
-        };
-        let timing = crate::probe::ts::scan(&data, crate::probe::ts::Depth::Start)
-            .map_err(|e| SourceError::new(&path, format!("timestamps cannot be rewritten: {e}")))?;
-        let starts_run = i == 0 || seg.discontinuity;
-        facts.push(TsSegmentFacts::scan(
-            &data,
-            LeadTrim::for_segment(&timing, starts_run),
-        ));
-        start_pts.push(timing.start_pts);
+                .map(<[u8]>::to_vec)
+                .ok_or_else(|| SourceError::new(&path, "byte range outside the file")),
+            None => Ok(data),
+        }
+    };
+    let schedule = schedule.or(match &track.timing {
+        TrackTiming::Own(own) => Some(own),
+        _ => None,
+    });
+    let segments: Vec<PlanSegment> = (0..track.segments.len())
+        .map(|i| PlanSegment {
+            starts_run: i == 0 || track.segments[i].discontinuity,
+            duration_ticks: match schedule {
+                Some(s) => s.duration_of(i as u64).0,
+                None => track.segments[i].duration.0,
+            },
+        })
+        .collect();
+    let (plan, reports) = TsRestampPlan::build(&segments, crate::restamp::BASE_TICKS, read)
+        .map_err(|e| match e {
+            BuildError::Read(e) => e,
+            BuildError::Timing { index, error } => SourceError::new(
+                &path_of(index),
+                format!("timestamps cannot be rewritten: {error}"),
+            ),
+            BuildError::Plan(e) => SourceError::new(stream_dir, format!("{}: {e}", track.name)),
+        })?;
+    for (r, report) in &reports {
+        let path = path_of(*r);
+        for t in &report.pids {
+            tracing::debug!(
+                file = %path.display(),
+                "ts=continuous: run start, PID {:#x}: cut at PTS {} ({}), {} PES and {} frames dropped{}",
+                t.pid,
+                t.trim_pts,
+                if t.from_previous_run { "where the previous run's audio ends" } else { "the reference start" },
+                t.dropped_pes,
+                t.dropped_frames,
+                t.rewritten_pts
+                    .map(|p| format!(", the next PES rewritten from PTS {p}"))
+                    .unwrap_or_default(),
+            );
+        }
+        for (pid, why) in report.fallbacks() {
+            tracing::warn!(file = %path.display(), "ts=continuous: run start, PID {pid:#x}: {why}");
+        }
     }
-    TsRestampPlan::new(&start_pts, &facts, crate::restamp::BASE_TICKS)
-        .map_err(|e| SourceError::new(stream_dir, format!("{}: {e}", track.name)))
+    Ok(plan)
 }
 
 /// What continuous timestamps need of a track's fMP4 segments: the tracks of

@@ -10,16 +10,22 @@
 //!   with a PES header: video, audio, private data), marker and prefix bits kept;
 //! - the continuity counter, by the PID's delta;
 //! - in a segment that starts a run (the loop's first segment, or the first
-//!   after a source discontinuity), the leading PES packets of other streams
-//!   that start before the reference stream become null packets (PID 0x1FFF):
-//!   see [`LeadTrim`].
+//!   after a source discontinuity), the packets of a precomputed
+//!   [`LeadSplice`]: the leading audio that would overlap the previous run's
+//!   end is dropped, to the frame (see [`lead`]).
 //!
 //! Null packets, packets with the transport error indicator, PES payloads and
 //! PSI sections are left byte-identical (PSI PIDs only get their CC nibble
 //! rewritten, like every other PID). Bytes that are not in sync are left as they
 //! are; the patcher resynchronises the way `probe::ts` does and never panics.
 
+use std::sync::Arc;
+
 use crate::ticks::PTS_WRAP;
+
+pub mod lead;
+
+pub use lead::{LeadReport, LeadSplice, PidTrim, RunEnd};
 
 const PACKET: usize = 188;
 const SYNC: u8 = 0x47;
@@ -53,90 +59,6 @@ impl PidCc {
     }
 }
 
-/// Audio (or any stream but the reference) that a run starts with before its
-/// reference start PTS: AAC encoder priming, mostly. Played after the end of
-/// the previous loop (or run), it would overlap it: its DTS would go back by
-/// that much at every loop point. Those leading PES packets are served as null
-/// packets instead; the rest of the segment is unchanged. Applies to every
-/// serving of a run's first segment, so a segment's bytes depend on its index
-/// only, never on which loop it is in.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct LeadTrim {
-    /// The reference stream's PID (`TsTiming::pid`), never trimmed.
-    pub reference_pid: u16,
-    /// Its start PTS in the source (`TsTiming::start_pts`).
-    pub start_pts: u64,
-}
-
-impl LeadTrim {
-    /// The trim of a segment: `Some` when it starts a run (index 0 of the loop,
-    /// or a source discontinuity before it).
-    pub fn for_segment(timing: &crate::probe::ts::TsTiming, starts_run: bool) -> Option<Self> {
-        starts_run.then_some(LeadTrim {
-            reference_pid: timing.pid,
-            start_pts: timing.start_pts,
-        })
-    }
-}
-
-/// Which packets a [`LeadTrim`] turns into null packets, packet by packet.
-struct Trimmer {
-    trim: LeadTrim,
-    /// (pid, still trimming); a PID is listed once its first PES has been seen.
-    pids: Vec<(u16, bool)>,
-}
-
-impl Trimmer {
-    fn new(trim: LeadTrim) -> Self {
-        Trimmer {
-            trim,
-            pids: Vec::new(),
-        }
-    }
-
-    /// Whether this (source) packet is dropped: a PES of another stream than
-    /// the reference whose PTS is before the reference start, and the rest of
-    /// that PES, up to the PID's first PES that is not.
-    fn drops(&mut self, p: &[u8; PACKET]) -> bool {
-        let pid = (u16::from(p[1] & 0x1f) << 8) | u16::from(p[2]);
-        if pid == self.trim.reference_pid || pid == PAT_PID || pid == NULL_PID || p[1] & 0x80 != 0 {
-            return false;
-        }
-        let state = self.pids.iter().position(|e| e.0 == pid);
-        let afc = (p[3] >> 4) & 3;
-        let pts = if p[1] & 0x40 != 0 && afc & 1 != 0 && p[3] & 0xc0 == 0 {
-            let start = if afc & 2 != 0 {
-                5 + usize::from(p[4])
-            } else {
-                4
-            };
-            p.get(start..).and_then(pes_pts)
-        } else {
-            None
-        };
-        match (state, pts) {
-            (None, None) => false,
-            (None, Some(pts)) => {
-                let before = is_before(pts, self.trim.start_pts);
-                self.pids.push((pid, before));
-                before
-            }
-            (Some(i), Some(pts)) => {
-                let before = self.pids[i].1 && is_before(pts, self.trim.start_pts);
-                self.pids[i].1 = before;
-                before
-            }
-            (Some(i), None) => self.pids[i].1,
-        }
-    }
-}
-
-/// `pts` is before `start` on the 33-bit clock (by less than half of it).
-fn is_before(pts: u64, start: u64) -> bool {
-    let d = crate::ticks::pts_diff(start, pts);
-    d != 0 && d < PTS_WRAP / 2
-}
-
 /// The PTS of a PES header at the start of `payload`, when it is all there.
 fn pes_pts(payload: &[u8]) -> Option<u64> {
     let h = payload.get(..14)?;
@@ -157,35 +79,43 @@ fn make_null(p: &mut [u8; PACKET]) {
     p[3] = 0x10 | (p[3] & 0x0f);
 }
 
-/// What a loader keeps per TS segment to restamp it later: its lead trim and
-/// the CC facts of each PID that carries payload (null packets and trimmed
-/// packets excluded). A few bytes per PID.
+/// What a loader keeps per TS segment to restamp it later: the CC facts of
+/// each PID that carries payload as the segment is served (null packets
+/// excluded, a run's first segment with its [`LeadSplice`]) and that splice.
+/// A few bytes per PID, and the splice's packets for a run's first segment.
 ///
 /// The reference start PTS comes from [`crate::probe::ts::scan`]
 /// (`TsTiming::start_pts`), which the loader already runs.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct TsSegmentFacts {
     pids: Box<[PidCc]>,
-    lead_trim: Option<LeadTrim>,
+    lead: Option<Arc<LeadSplice>>,
 }
 
 impl TsSegmentFacts {
-    /// Reads the CC facts of a segment as it will be served with `lead_trim`
-    /// ([`LeadTrim::for_segment`]). Packets with the transport error indicator
-    /// and null packets are ignored; bytes out of sync are skipped.
-    pub fn scan(buf: &[u8], lead_trim: Option<LeadTrim>) -> Self {
+    /// Reads the CC facts of a segment as it will be served with `lead` (a
+    /// run's first segment; `None` for the others). Packets with the
+    /// transport error indicator and null packets are ignored; bytes out of
+    /// sync are skipped. A splice that does not fit `buf`
+    /// ([`LeadSplice::fits`]) is left out, as [`apply`] would.
+    pub fn scan(buf: &[u8], lead: Option<Arc<LeadSplice>>) -> Self {
+        let lead = lead.filter(|l| !l.is_empty() && l.fits(buf));
         let mut pids: Vec<PidCc> = Vec::new();
-        let mut trimmer = lead_trim.map(Trimmer::new);
+        let mut cursor = 0;
         let mut pos = 0;
         let mut in_sync = false;
         while let Some(at) = next_packet(buf, pos, in_sync) {
             in_sync = true;
             pos = at + PACKET;
-            let Some(Ok(packet)) = buf.get(at..at + PACKET).map(<&[u8; PACKET]>::try_from) else {
+            let Some(Ok(mut packet)) = buf.get(at..at + PACKET).map(<&[u8; PACKET]>::try_from)
+            else {
                 break;
             };
-            if trimmer.as_mut().is_some_and(|t| t.drops(packet)) {
-                continue;
+            if let Some(with) = lead.as_ref().and_then(|l| l.replacement(at, &mut cursor)) {
+                match with {
+                    Some(p) => packet = p,
+                    None => continue,
+                }
             }
             let [_, b1, b2, b3, ..] = *packet;
             let pid = (u16::from(b1 & 0x1f) << 8) | u16::from(b2);
@@ -205,13 +135,13 @@ impl TsSegmentFacts {
         pids.sort_by_key(|p| p.pid);
         TsSegmentFacts {
             pids: pids.into_boxed_slice(),
-            lead_trim,
+            lead,
         }
     }
 
-    /// The lead trim the facts were read with.
-    pub fn lead_trim(&self) -> Option<LeadTrim> {
-        self.lead_trim
+    /// The splice the facts were read with, when it fits the segment.
+    pub fn lead(&self) -> Option<&Arc<LeadSplice>> {
+        self.lead.as_ref()
     }
 
     /// The PIDs with payload, by PID.
@@ -236,6 +166,34 @@ pub enum PlanError {
     },
 }
 
+/// Why [`TsRestampPlan::build`] failed.
+#[derive(Debug)]
+pub enum BuildError<E> {
+    /// Reading segment bytes failed (the caller's error).
+    Read(E),
+    /// Segment `index` has no timestamps to rewrite.
+    Timing {
+        /// The segment's index in the loop.
+        index: usize,
+        /// What [`crate::probe::ts::scan`] said.
+        error: crate::probe::ts::TsError,
+    },
+    /// The plan itself.
+    Plan(PlanError),
+}
+
+/// What the lead splice of each run's first segment did, by segment index.
+pub type LeadReports = Vec<(usize, LeadReport)>;
+
+/// What [`TsRestampPlan::build`] needs to know of a segment besides its bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PlanSegment {
+    /// It starts a run: the loop's first segment, or a source discontinuity before it.
+    pub starts_run: bool,
+    /// Its duration on the schedule the track is served on, in 90 kHz ticks.
+    pub duration_ticks: u64,
+}
+
 /// One PID of a plan.
 #[derive(Debug, Clone)]
 struct PlanPid {
@@ -250,24 +208,31 @@ struct PlanPid {
 /// rendition), precomputed at load from the per-segment facts.
 ///
 /// At load, per segment `i`: `timing = probe::ts::scan(bytes, ..)` (already
-/// run for durations), then [`TsSegmentFacts::scan`]`(bytes,
-/// LeadTrim::for_segment(&timing, starts_run))` where `starts_run` is
-/// `i == 0` or a source discontinuity before `i`; then, once per track,
+/// run for durations). For each segment `r` that starts a run (`r == 0`, or a
+/// source discontinuity before `r`), the segment before it in the loop `p`
+/// (the loop's last for `r == 0`) ends a run: [`RunEnd::scan`]`(p's bytes,
+/// p's timing, p's duration on the track's schedule)`, then
+/// [`LeadSplice::build`]`(r's bytes, r's timing, &run_end)`. Then
+/// [`TsSegmentFacts::scan`]`(bytes, splice)` for every segment (the splice
+/// of a run's first segment, `None` for the others), and once per track
 /// [`TsRestampPlan::new`] over every `timing.start_pts` and facts (the facts
-/// can be dropped after).
+/// can be dropped after). `loader::ts_restamp_plan` does all of this.
+///
 /// Per request: [`TsRestampPlan::for_segment`] with `g` and
 /// `Schedule::start_of(g)` (O(number of PIDs)), then [`apply`] on a copy of
-/// the cached bytes.
+/// the cached bytes, or [`restamped`].
 ///
 /// Memory: 8 bytes per segment for the start PTS, one byte per segment per
-/// PID, and 24 bytes per run (a 10 000-segment track with 5 PIDs: 130 KB).
+/// PID, and per run the splice's packets (the rewritten start of its first
+/// audio PES: usually a few packets; a 10 000-segment track with 5 PIDs
+/// and 10 runs: 130 KB and 10 × ~2 KB).
 #[derive(Debug, Clone)]
 pub struct TsRestampPlan {
     start_pts: Box<[u64]>,
     base_ticks: u64,
     pids: Box<[PlanPid]>,
-    /// (segment index, trim) of the segments that start a run.
-    lead_trims: Box<[(usize, LeadTrim)]>,
+    /// (segment index, splice) of the segments that start a run.
+    leads: Box<[(usize, Arc<LeadSplice>)]>,
 }
 
 impl TsRestampPlan {
@@ -329,17 +294,58 @@ impl TsRestampPlan {
                 }
             })
             .collect();
-        let lead_trims = facts
+        let leads = facts
             .iter()
             .enumerate()
-            .filter_map(|(i, f)| Some((i, f.lead_trim?)))
+            .filter_map(|(i, f)| Some((i, f.lead.clone()?)))
             .collect();
         Ok(TsRestampPlan {
             start_pts: start_pts.into(),
             base_ticks,
             pids,
-            lead_trims,
+            leads,
         })
+    }
+
+    /// The plan of a track from its segments' bytes, as [`TsRestampPlan`]
+    /// describes: `read(i)` gives segment `i`'s bytes; each segment is read
+    /// once, and a run's first and last segments once more. Also returns
+    /// what the lead splice of each run's first segment did (by segment
+    /// index), for the caller to log.
+    pub fn build<B: AsRef<[u8]>, E>(
+        segments: &[PlanSegment],
+        base_ticks: u64,
+        mut read: impl FnMut(usize) -> Result<B, E>,
+    ) -> Result<(TsRestampPlan, LeadReports), BuildError<E>> {
+        use crate::probe::ts::{Depth, TsTiming, scan};
+        let n = segments.len();
+        let mut timed = |i: usize| -> Result<(B, TsTiming), BuildError<E>> {
+            let bytes = read(i).map_err(BuildError::Read)?;
+            let timing = scan(bytes.as_ref(), Depth::Start)
+                .map_err(|error| BuildError::Timing { index: i, error })?;
+            Ok((bytes, timing))
+        };
+        let mut start_pts = Vec::with_capacity(n);
+        let mut facts = Vec::with_capacity(n);
+        for i in 0..n {
+            let (bytes, timing) = timed(i)?;
+            facts.push(TsSegmentFacts::scan(bytes.as_ref(), None));
+            start_pts.push(timing.start_pts);
+        }
+        let mut reports = Vec::new();
+        for r in (0..n).filter(|&r| segments[r].starts_run) {
+            let p = (r + n - 1) % n;
+            let (bytes, timing) = timed(p)?;
+            let run_end = RunEnd::scan(bytes.as_ref(), &timing, segments[p].duration_ticks);
+            let (bytes, timing) = timed(r)?;
+            let lead = LeadSplice::build(bytes.as_ref(), &timing, &run_end);
+            reports.push((r, lead.report().clone()));
+            if !lead.is_empty() {
+                facts[r] = TsSegmentFacts::scan(bytes.as_ref(), Some(Arc::new(lead)));
+            }
+        }
+        let plan = TsRestampPlan::new(&start_pts, &facts, base_ticks).map_err(BuildError::Plan)?;
+        Ok((plan, reports))
     }
 
     /// Segments per loop.
@@ -352,8 +358,15 @@ impl TsRestampPlan {
         false
     }
 
+    /// The splices of the segments that start a run, by segment index.
+    pub fn leads(&self) -> impl Iterator<Item = (usize, &LeadSplice)> {
+        self.leads.iter().map(|(i, l)| (*i, &**l))
+    }
+
     /// The shift for global segment `g` (loop `g / len`, index `g % len`) of
     /// this track, which starts `start_of_g_ticks` after the timeline's anchor.
+    /// It depends on `g` and `start_of_g_ticks` only: the same segment number
+    /// always gets the same shift, and so the same bytes.
     pub fn for_segment(&self, g: u64, start_of_g_ticks: u64) -> TsShift {
         let n = self.start_pts.len() as u64;
         let (k, i) = (g / n, (g % n) as usize);
@@ -371,15 +384,15 @@ impl TsRestampPlan {
                 (d0 != ABSENT && delta != 0).then_some(CcDelta { pid: p.pid, delta })
             })
             .collect();
-        let lead_trim = self
-            .lead_trims
+        let lead = self
+            .leads
             .iter()
             .find(|(at, _)| *at == i)
-            .map(|(_, t)| *t);
+            .map(|(_, l)| l.clone());
         TsShift {
             pts_offset_ticks,
             cc_deltas,
-            lead_trim,
+            lead,
         }
     }
 }
@@ -394,14 +407,31 @@ pub struct CcDelta {
 }
 
 /// What [`apply`] does to one segment.
+///
+/// What a caller may rely on (the low-latency parts of a segment are cut from
+/// its served bytes):
+/// - [`apply`] and [`restamped`] take the whole segment as the plan read it
+///   (the cached file, or its byte range); the output has the input's
+///   length and every TS packet at the same offset, so a packet-aligned
+///   slice of the output is the served form of the same slice of the source;
+/// - a packet is changed in place (timestamp fields, the CC nibble) or,
+///   only in a run's first segment ([`TsShift::lead`]), replaced whole (by a
+///   null packet, or a packet of the same PID of the rewritten audio PES);
+/// - the shift depends only on the global segment number and its start on
+///   the schedule, so the same segment number always gives the same bytes;
+/// - without a lead splice, packets are independent: applying the shift to
+///   any packet-aligned slice gives that slice of the whole's output. With
+///   one, the splice is used only when given the whole segment
+///   ([`LeadSplice::fits`]): restamp the whole segment, then slice.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct TsShift {
     /// Added to every PTS, DTS, ESCR, PCR and OPCR base (90 kHz) mod 2^33.
     pub pts_offset_ticks: u64,
     /// Non-zero CC deltas; PIDs not listed keep their CCs.
     pub cc_deltas: Vec<CcDelta>,
-    /// Leading packets to serve as null packets, in a segment that starts a run.
-    pub lead_trim: Option<LeadTrim>,
+    /// In a segment that starts a run: the packets served in place of the
+    /// source's (the leading audio cut where the previous run's ends).
+    pub lead: Option<Arc<LeadSplice>>,
 }
 
 impl TsShift {
@@ -409,7 +439,7 @@ impl TsShift {
     pub fn is_identity(&self) -> bool {
         self.pts_offset_ticks & (PTS_WRAP - 1) == 0
             && self.cc_deltas.iter().all(|d| d.delta & 0x0f == 0)
-            && self.lead_trim.is_none()
+            && self.lead.as_ref().is_none_or(|l| l.is_empty())
     }
 
     fn cc_delta(&self, pid: u16) -> Option<u8> {
@@ -433,15 +463,30 @@ pub struct TsPatchStats {
     pub split_pes_headers: usize,
     /// Bytes outside any packet: garbage before a resync and a trailing partial packet.
     pub skipped_bytes: usize,
-    /// Packets turned into null packets by the lead trim.
+    /// Packets turned into null packets by the lead splice.
     pub trimmed_packets: usize,
+    /// Packets replaced by rewritten ones by the lead splice.
+    pub rewritten_packets: usize,
+    /// The shift had a lead splice that did not fit the bytes (another file
+    /// than the plan read): served without it.
+    pub lead_mismatch: bool,
 }
 
-/// Shifts the timestamps and continuity counters of a TS segment in place.
+/// Shifts the timestamps and continuity counters of a TS segment in place,
+/// and replaces the packets of its lead splice (see [`TsShift`] for what a
+/// caller may rely on).
 pub fn apply(buf: &mut [u8], shift: &TsShift) -> TsPatchStats {
     let offset = shift.pts_offset_ticks & (PTS_WRAP - 1);
     let mut stats = TsPatchStats::default();
-    let mut trimmer = shift.lead_trim.map(Trimmer::new);
+    let lead = shift.lead.as_deref().filter(|l| !l.is_empty());
+    let lead = match lead {
+        Some(l) if !l.fits(buf) => {
+            stats.lead_mismatch = true;
+            None
+        }
+        other => other,
+    };
+    let mut cursor = 0;
     let mut pos = 0;
     let mut in_sync = false;
     while let Some(at) = next_packet(buf, pos, in_sync) {
@@ -455,10 +500,18 @@ pub fn apply(buf: &mut [u8], shift: &TsShift) -> TsPatchStats {
             break;
         };
         stats.packets += 1;
-        if trimmer.as_mut().is_some_and(|t| t.drops(packet)) {
-            make_null(packet);
-            stats.trimmed_packets += 1;
-            continue;
+        if let Some(with) = lead.and_then(|l| l.replacement(at, &mut cursor)) {
+            match with {
+                Some(p) => {
+                    *packet = *p;
+                    stats.rewritten_packets += 1;
+                }
+                None => {
+                    make_null(packet);
+                    stats.trimmed_packets += 1;
+                    continue;
+                }
+            }
         }
         patch_packet(packet, offset, shift, &mut stats);
     }
@@ -477,7 +530,21 @@ pub fn restamped(buf: &[u8], shift: &TsShift) -> Vec<u8> {
 /// `pos`, so a sync byte there is enough; otherwise (the start, or after sync
 /// loss) a packet start needs sync bytes at `i`, `i+188` and `i+376` (where in
 /// range), like `probe::ts` when it resynchronises.
+///
+/// The in-sync case is inlined into the packet loops (it is every packet of
+/// a clean segment); looking for sync is not.
+#[inline(always)]
 fn next_packet(buf: &[u8], pos: usize, in_sync: bool) -> Option<usize> {
+    if in_sync && buf.get(pos) == Some(&SYNC) && buf.len() - pos >= PACKET {
+        return Some(pos);
+    }
+    find_packet(buf, pos)
+}
+
+/// [`next_packet`] when the bytes at `pos` do not continue the packets before.
+#[cold]
+#[inline(never)]
+fn find_packet(buf: &[u8], pos: usize) -> Option<usize> {
     if pos.checked_add(PACKET)? > buf.len() {
         return None;
     }
@@ -486,10 +553,7 @@ fn next_packet(buf: &[u8], pos: usize, in_sync: bool) -> Option<usize> {
             && buf.get(i + PACKET).is_none_or(|&b| b == SYNC)
             && buf.get(i + 2 * PACKET).is_none_or(|&b| b == SYNC)
     };
-    if (in_sync && buf[pos] == SYNC) || starts_packet(pos) {
-        return Some(pos);
-    }
-    (pos + 1..=buf.len() - PACKET).find(|&i| starts_packet(i))
+    (pos..=buf.len() - PACKET).find(|&i| starts_packet(i))
 }
 
 fn patch_packet(p: &mut [u8; PACKET], offset: u64, shift: &TsShift, stats: &mut TsPatchStats) {

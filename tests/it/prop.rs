@@ -1,5 +1,6 @@
-//! Property test: random streams, random increasing instants over several
-//! loops; every live rule holds at every instant.
+//! Property tests: random streams, random increasing instants over several
+//! loops, every live rule holds at every instant; continuous timestamps over
+//! a real stream with damaged run edges never panic.
 
 use proptest::prelude::*;
 use pseudolive::library::LiveStream;
@@ -51,6 +52,53 @@ proptest! {
             if let Err(e) = checker.check(now, &fetched) {
                 return Err(TestCaseError::fail(e));
             }
+        }
+    }
+}
+
+/// The av25 fixture's segments.
+fn av25() -> Vec<Vec<u8>> {
+    (0..5)
+        .map(|i| std::fs::read(crate::util::fixture("av25").join(format!("seg_00{i}.ts"))).unwrap())
+        .collect()
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+
+    /// Continuous timestamps over a real stream whose run-start and run-end
+    /// segments are damaged (bytes overwritten where the leading audio PES
+    /// and the last audio PES sit): the plan builds or reports an error, and
+    /// every served segment has its source's length; the same segment
+    /// number gives the same bytes.
+    #[test]
+    fn damaged_run_edges_never_panic(
+        damage in proptest::collection::vec((0usize..2, 0usize..12_000, any::<u8>()), 1..60),
+        g in 0u64..1_000_000,
+    ) {
+        use pseudolive::restamp::ts::{PlanSegment, TsRestampPlan, restamped};
+        let mut segments = av25();
+        for (which, at, v) in damage {
+            let seg = &mut segments[[0, 4][which]];
+            let at = if which == 0 { at } else { seg.len().saturating_sub(1 + at) };
+            if let Some(b) = seg.get_mut(at) {
+                *b = v;
+            }
+        }
+        let plan_segments = [PlanSegment { starts_run: true, duration_ticks: 180_000 }]
+            .into_iter()
+            .chain(std::iter::repeat_n(PlanSegment { starts_run: false, duration_ticks: 180_000 }, 4))
+            .collect::<Vec<_>>();
+        let read = |i: usize| Ok::<_, ()>(&segments[i]);
+        let Ok((plan, _)) = TsRestampPlan::build(&plan_segments, pseudolive::restamp::BASE_TICKS, read) else {
+            return Ok(());
+        };
+        for g in [g - g % 5, g - g % 5 + 4, g] {
+            let seg = &segments[(g % 5) as usize];
+            let shift = plan.for_segment(g, g * 180_000);
+            let out = restamped(seg, &shift);
+            prop_assert_eq!(out.len(), seg.len());
+            prop_assert_eq!(restamped(seg, &plan.for_segment(g, g * 180_000)), out);
         }
     }
 }

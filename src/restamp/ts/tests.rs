@@ -5,6 +5,7 @@ use mpeg2ts_reader::packet::Packet;
 use mpeg2ts_reader::pes::{PesContents, PesHeader, PtsDts};
 use proptest::prelude::*;
 
+use super::lead::ROUNDING_TICKS;
 use super::*;
 use crate::restamp::BASE_TICKS;
 use crate::ticks::Ticks;
@@ -262,7 +263,7 @@ fn only_timestamp_bits_and_cc_change() {
     let seg = segment(1_000, 8, 3600, &mut ccs, false);
     let shift = TsShift {
         pts_offset_ticks: 0x1_5555_5555,
-        lead_trim: None,
+        lead: None,
         cc_deltas: vec![
             CcDelta {
                 pid: VIDEO,
@@ -325,7 +326,7 @@ fn identity_shift_changes_nothing() {
     let not = TsShift {
         pts_offset_ticks: PTS_WRAP,
         cc_deltas: vec![CcDelta { pid: 7, delta: 16 }],
-        lead_trim: None,
+        lead: None,
     };
     assert!(not.is_identity());
     assert_eq!(restamped(&seg, &not), seg);
@@ -534,18 +535,23 @@ fn track(frames: &[u64], disc: &[bool], run_starts: &[u64], frame_ticks: u64) ->
     t
 }
 
-fn plan_of(t: &Track) -> TsRestampPlan {
-    let facts: Vec<TsSegmentFacts> = t
-        .segments
+/// The plan of segments in memory, runs placed on `durations`.
+fn plan_over(segments: &[Vec<u8>], runs: &[bool], durations: &[u64]) -> TsRestampPlan {
+    let segs: Vec<PlanSegment> = runs
         .iter()
+        .zip(durations)
         .enumerate()
-        .map(|(i, s)| {
-            let timing = crate::probe::ts::scan(s, crate::probe::ts::Depth::Start).unwrap();
-            let trim = LeadTrim::for_segment(&timing, i == 0 || t.discontinuities[i]);
-            TsSegmentFacts::scan(s, trim)
+        .map(|(i, (&d, &duration_ticks))| PlanSegment {
+            starts_run: i == 0 || d,
+            duration_ticks,
         })
         .collect();
-    TsRestampPlan::new(&t.start_pts, &facts, BASE_TICKS).unwrap()
+    let read = |i: usize| Ok::<_, ()>(&segments[i]);
+    TsRestampPlan::build(&segs, BASE_TICKS, read).unwrap().0
+}
+
+fn plan_of(t: &Track) -> TsRestampPlan {
+    plan_over(&t.segments, &t.discontinuities, &t.durations)
 }
 
 fn pids_cc_continuous(buf: &[u8]) -> Result<(), String> {
@@ -604,15 +610,26 @@ fn cc_continuous_across_loop_points_and_discontinuities() {
 }
 
 #[test]
-fn lead_trim_nulls_the_preroll_of_other_streams_only() {
+fn unreadable_audio_is_trimmed_by_whole_pes_packets() {
+    // The preroll's payload is not made of audio frames: the PES that starts
+    // before the video is served as null packets, as a whole.
     let mut ccs = Ccs::default();
     let seg = segment(900_000, 4, 3600, &mut ccs, true);
-    let trim = LeadTrim {
-        reference_pid: VIDEO,
-        start_pts: 900_000,
-    };
+    let timing = crate::probe::ts::scan(&seg, crate::probe::ts::Depth::Start).unwrap();
+    let lead = Arc::new(LeadSplice::build(&seg, &timing, &RunEnd::default()));
+    let report = &lead.report().pids;
+    assert_eq!(report.len(), 1, "{report:?}");
+    assert_eq!((report[0].pid, report[0].dropped_pes), (AUDIO, 1));
+    assert!(!report[0].from_previous_run);
+    assert!(
+        report[0]
+            .fallback
+            .as_deref()
+            .unwrap()
+            .contains("frame header")
+    );
     let shift = TsShift {
-        lead_trim: Some(trim),
+        lead: Some(lead.clone()),
         ..TsShift::default()
     };
     assert!(!shift.is_identity());
@@ -632,16 +649,22 @@ fn lead_trim_nulls_the_preroll_of_other_streams_only() {
             assert_eq!(x, y, "packet {i}");
         }
     }
-    // The facts read with the same trim count the audio CCs without them.
-    let facts = TsSegmentFacts::scan(&seg, Some(trim));
+    // The facts read with the same splice count the audio CCs without them.
+    let facts = TsSegmentFacts::scan(&seg, Some(lead.clone()));
     let audio = facts.pids().iter().find(|p| p.pid == AUDIO).unwrap();
     assert_eq!((audio.first_cc, audio.last_cc), (2, 5));
     let untrimmed = TsSegmentFacts::scan(&seg, None);
     let audio = untrimmed.pids().iter().find(|p| p.pid == AUDIO).unwrap();
     assert_eq!((audio.first_cc, audio.last_cc), (0, 5));
+    // Other bytes than the splice was built from: served without it.
+    let other = segment(900_000, 4, 3600, &mut Ccs::default(), false);
+    let mut out = other.clone();
+    assert!(apply(&mut out, &shift).lead_mismatch);
+    assert_eq!(out, other);
+    assert!(TsSegmentFacts::scan(&other, Some(lead)).lead().is_none());
     // A PID whose first PES is not before the start is never trimmed.
-    let seg = segment(900_000, 4, 3600, &mut Ccs::default(), false);
-    assert_eq!(restamped(&seg, &shift), seg);
+    let timing = crate::probe::ts::scan(&other, crate::probe::ts::Depth::Start).unwrap();
+    assert!(LeadSplice::build(&other, &timing, &RunEnd::default()).is_empty());
 }
 
 #[test]
@@ -738,7 +761,7 @@ proptest! {
         offset in any::<u64>(),
         delta in any::<u8>(),
     ) {
-        let shift = TsShift { pts_offset_ticks: offset, cc_deltas: vec![CcDelta { pid: 0x100, delta }], lead_trim: None };
+        let shift = TsShift { pts_offset_ticks: offset, cc_deltas: vec![CcDelta { pid: 0x100, delta }], lead: None };
         let mut buf = bytes.clone();
         let stats = apply(&mut buf, &shift);
         prop_assert_eq!(buf.len(), bytes.len());
@@ -767,6 +790,592 @@ proptest! {
         for (a, b) in before.chunks_exact(188).zip(buf.chunks_exact(188)) {
             prop_assert_eq!(a[..3].to_vec(), b[..3].to_vec());
             prop_assert_eq!(a[3] & 0xf0, b[3] & 0xf0);
+        }
+    }
+}
+
+/// An ADTS frame of `len` bytes (header without CRC, one raw data block,
+/// AAC LC, mono) at sample rate index `rate_index`.
+fn adts(len: usize, rate_index: u8, fill: u8) -> Vec<u8> {
+    let mut f = vec![
+        0xff,
+        0xf1,
+        (1 << 6) | (rate_index << 2),
+        (1 << 6) | ((len >> 11) as u8 & 3),
+        (len >> 3) as u8,
+        ((len as u8 & 7) << 5) | 0x1f,
+        0xfc,
+    ];
+    f.resize(len, fill);
+    f
+}
+
+/// An MPEG-1 Layer II frame: 64 kbit/s, 48 kHz, 192 bytes, 1152 samples.
+fn mp2(fill: u8) -> Vec<u8> {
+    let mut f = vec![0xff, 0xfd, 0x44, 0x00];
+    f.resize(192, fill);
+    f
+}
+
+/// An AC-3 syncframe: 48 kHz, 64 kbit/s, 256 bytes, 1536 samples.
+fn ac3(fill: u8) -> Vec<u8> {
+    let mut f = vec![0x0b, 0x77, 0, 0, 0x08, 8 << 3];
+    f.resize(256, fill);
+    f
+}
+
+/// The TS packets of one PES: 184 payload bytes a packet, the last padded
+/// with adaptation-field stuffing; the first with an adaptation field
+/// setting the random access indicator when `rai`, and a PCR when `pcr`.
+fn pes_packets(pid: u16, pes: &[u8], ccs: &mut Ccs, rai: bool, pcr: Option<u64>) -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut rest = pes;
+    let mut first = true;
+    while !rest.is_empty() {
+        let mut af: Vec<u8> = Vec::new();
+        if first && (rai || pcr.is_some()) {
+            af.push(if rai { 0x40 } else { 0 } | if pcr.is_some() { 0x10 } else { 0 });
+            if let Some(pcr) = pcr {
+                let v = ((pcr / 300) << 15) | (0x3f << 9) | (pcr % 300);
+                af.extend_from_slice(&v.to_be_bytes()[2..]);
+            }
+        }
+        let room = 184 - if af.is_empty() { 0 } else { 1 + af.len() };
+        let take = rest.len().min(room);
+        let af_total = 184 - take; // length byte included
+        let mut p = vec![
+            SYNC,
+            (if first { 0x40 } else { 0 }) | ((pid >> 8) as u8 & 0x1f),
+            pid as u8,
+            if af_total > 0 { 0x30 } else { 0x10 } | ccs.next(pid),
+        ];
+        if af_total > 0 {
+            p.push((af_total - 1) as u8);
+            if af_total > 1 {
+                if af.is_empty() {
+                    af.push(0);
+                }
+                p.extend_from_slice(&af);
+                p.resize(4 + af_total, 0xff);
+            }
+        }
+        p.extend_from_slice(&rest[..take]);
+        assert_eq!(p.len(), 188);
+        out.extend(p);
+        rest = &rest[take..];
+        first = false;
+    }
+    out
+}
+
+/// An audio-and-video segment: PAT, PMT, then audio PES `j` before video
+/// frame `j`. Audio PES `j` holds `pes[j]` (frames as bytes) and starts at
+/// `audio_start` plus the samples before it at `rate` Hz; video frames of
+/// 3600 ticks from `video_start`.
+struct Av {
+    video_start: u64,
+    video_frames: u64,
+    audio_start: u64,
+    rate: u64,
+    /// Frames (bytes, samples) of each audio PES.
+    pes: Vec<Vec<(Vec<u8>, u64)>>,
+    rai: bool,
+    /// A PCR on the first audio packet.
+    audio_pcr: bool,
+    /// The first PES's payload starts with this garbage.
+    garbage: Vec<u8>,
+}
+
+impl Av {
+    fn aac(video_start: u64, audio_start: u64, frames_per_pes: &[usize], rate_index: u8) -> Av {
+        let rate = [
+            96000, 88200, 64000, 48000, 44100, 32000, 24000, 22050, 16000, 12000, 11025, 8000,
+        ][usize::from(rate_index)];
+        let mut n = 0u8;
+        let pes = frames_per_pes
+            .iter()
+            .map(|&k| {
+                (0..k)
+                    .map(|_| {
+                        n = n.wrapping_add(1);
+                        (adts(100 + usize::from(n % 7) * 13, rate_index, n), 1024)
+                    })
+                    .collect()
+            })
+            .collect();
+        Av {
+            video_start,
+            video_frames: 8,
+            audio_start,
+            rate,
+            pes,
+            rai: false,
+            audio_pcr: false,
+            garbage: Vec::new(),
+        }
+    }
+
+    /// PTS of every frame, in order, as the source has them: each PES's PTS
+    /// plus the rounded duration of the frames before it in that PES.
+    fn frame_pts(&self) -> Vec<u64> {
+        let mut out = Vec::new();
+        let mut samples = 0;
+        for pes in &self.pes {
+            let pts = self.audio_start + (samples * 90_000 + self.rate / 2) / self.rate;
+            let mut inner = 0;
+            for (_, s) in pes {
+                out.push((pts + (inner * 90_000 + self.rate / 2) / self.rate) % PTS_WRAP);
+                inner += s;
+            }
+            samples += inner;
+        }
+        out
+    }
+
+    fn bytes(&self) -> Vec<u8> {
+        let mut ccs = Ccs::default();
+        let mut buf = segment(0, 0, 3600, &mut ccs, false); // PAT and PMT
+        let mut samples = 0;
+        let mut video = 0;
+        for (j, pes) in self.pes.iter().enumerate() {
+            let pts =
+                (self.audio_start + (samples * 90_000 + self.rate / 2) / self.rate) % PTS_WRAP;
+            let mut bytes = pes_header(0xc0, pts, None);
+            let es: Vec<u8> = pes.iter().flat_map(|f| f.0.clone()).collect();
+            if j == 0 {
+                bytes.extend_from_slice(&self.garbage);
+            }
+            bytes.extend_from_slice(&es);
+            let len = (bytes.len() - 6) as u16;
+            bytes[4..6].copy_from_slice(&len.to_be_bytes());
+            let pcr = (j == 0 && self.audio_pcr).then_some(pts * 300);
+            buf.extend(pes_packets(AUDIO, &bytes, &mut ccs, self.rai, pcr));
+            samples += pes.iter().map(|f| f.1).sum::<u64>();
+            if video < self.video_frames {
+                buf.extend(self.video_frame(video, &mut ccs));
+                video += 1;
+            }
+        }
+        while video < self.video_frames {
+            buf.extend(self.video_frame(video, &mut ccs));
+            video += 1;
+        }
+        buf
+    }
+
+    fn video_frame(&self, f: u64, ccs: &mut Ccs) -> Vec<u8> {
+        let pts = (self.video_start + f * 3600) % PTS_WRAP;
+        let dts = pts.wrapping_sub(3600) & MASK_33;
+        let pcr = (dts.wrapping_sub(63_000) & MASK_33) * 300;
+        let mut pes = pes_header(0xe0, pts, Some(dts));
+        pes.resize(150, 0x11);
+        let mut out = packet(VIDEO, true, ccs.next(VIDEO), Some(pcr), Some(&pes));
+        out.extend(packet(
+            VIDEO,
+            false,
+            ccs.next(VIDEO),
+            None,
+            Some(&[0x22; 184]),
+        ));
+        out
+    }
+}
+
+/// The audio PES packets of a segment as an independent reader sees them:
+/// (PTS, elementary stream bytes), PES by PES.
+fn audio_pes(buf: &[u8]) -> Vec<(u64, Vec<u8>)> {
+    let mut out: Vec<(u64, Vec<u8>)> = Vec::new();
+    for chunk in buf.chunks_exact(PACKET) {
+        let pk = Packet::new(chunk);
+        if u16::from(pk.pid()) != AUDIO {
+            continue;
+        }
+        let Some(payload) = pk.payload() else {
+            continue;
+        };
+        if pk.payload_unit_start_indicator() {
+            let h = PesHeader::from_bytes(payload).expect("a PES header");
+            let PesContents::Parsed(Some(parsed)) = h.contents() else {
+                panic!("unparsed PES header");
+            };
+            let Ok(PtsDts::PtsOnly(Ok(pts))) = parsed.pts_dts() else {
+                panic!("no PTS");
+            };
+            out.push((pts.value(), parsed.payload().to_vec()));
+        } else {
+            out.last_mut()
+                .expect("a PES start")
+                .1
+                .extend_from_slice(payload);
+        }
+    }
+    out
+}
+
+fn timing_of(buf: &[u8]) -> crate::probe::ts::TsTiming {
+    crate::probe::ts::scan(buf, crate::probe::ts::Depth::Start).unwrap()
+}
+
+/// A previous run whose audio of PID `AUDIO` ends at `trim` on the clock of
+/// a segment whose video starts at `video_start`.
+fn ending_at(trim: u64, video_start: u64) -> RunEnd {
+    // Its video started at 0 and lasted 2 s: its end is this run's start.
+    RunEnd::new(
+        0,
+        180_000,
+        vec![(AUDIO, (trim + 180_000 + PTS_WRAP - video_start) % PTS_WRAP)],
+    )
+}
+
+#[test]
+fn the_straddling_aac_pes_is_cut_to_the_frame() {
+    let av = Av {
+        rai: true,
+        ..Av::aac(900_000, 900_000 - 1920, &[8, 8, 8], 3)
+    };
+    let seg = av.bytes();
+    // The previous run's audio ends 480 ticks (10 ms) into this run's video.
+    let lead = LeadSplice::build(&seg, &timing_of(&seg), &ending_at(900_480, 900_000));
+    let t = &lead.report().pids[0];
+    assert_eq!(
+        (t.pid, t.trim_pts, t.from_previous_run),
+        (AUDIO, 900_480, true)
+    );
+    // Frames at -1920 and 0 overlap the previous run; the one at 1920 is kept.
+    assert_eq!((t.dropped_pes, t.dropped_frames), (0, 2));
+    assert_eq!(t.rewritten_pts, Some(901_920));
+    assert_eq!(t.fallback, None);
+    let shift = TsShift {
+        lead: Some(Arc::new(lead)),
+        ..TsShift::default()
+    };
+    let mut out = seg.clone();
+    let stats = apply(&mut out, &shift);
+    assert_eq!(out.len(), seg.len());
+    let (before, after) = (audio_pes(&seg), audio_pes(&out));
+    assert_eq!(after.len(), before.len());
+    assert_eq!(after[0].0, 901_920);
+    let frames: Vec<u8> = av.pes[0][2..].iter().flat_map(|f| f.0.clone()).collect();
+    assert_eq!(after[0].1, frames);
+    assert_eq!(after[1..], before[1..]);
+    // 14 + 6 frames of the 8 take fewer packets: the rest are null packets.
+    let new_len = 14 + frames.len() + 2; // + the random access flag's bytes
+    assert_eq!(stats.rewritten_packets, new_len.div_ceil(184));
+    let old_len = 14 + av.pes[0].iter().map(|f| f.0.len()).sum::<usize>() + 2;
+    assert_eq!(
+        stats.trimmed_packets,
+        old_len.div_ceil(184) - new_len.div_ceil(184)
+    );
+    // The random access indicator is kept; the CCs lead up to the next PES.
+    let first = out
+        .chunks(PACKET)
+        .find(|p| (u16::from(p[1] & 0x1f) << 8 | u16::from(p[2])) == AUDIO)
+        .unwrap();
+    assert_eq!(
+        (first[1] & 0x40, first[3] & 0x20, first[5]),
+        (0x40, 0x20, 0x40)
+    );
+    pids_cc_continuous(&out).unwrap();
+    assert_eq!(
+        read(&out).cc.iter().rfind(|c| c.0 == AUDIO),
+        read(&seg).cc.iter().rfind(|c| c.0 == AUDIO)
+    );
+    // Video, PAT and PMT untouched.
+    for (a, b) in seg.chunks(PACKET).zip(out.chunks(PACKET)) {
+        if (u16::from(a[1] & 0x1f) << 8 | u16::from(a[2])) != AUDIO {
+            assert_eq!(a, b);
+        }
+    }
+}
+
+#[test]
+fn a_frame_starting_at_the_trim_point_within_rounding_is_kept() {
+    let av = Av::aac(900_000, 900_000 - 1920, &[8, 8], 3);
+    let seg = av.bytes();
+    let cut = |trim: u64| {
+        let lead = LeadSplice::build(&seg, &timing_of(&seg), &ending_at(trim, 900_000));
+        let t = lead.report().pids[0].clone();
+        (t.dropped_frames, t.rewritten_pts)
+    };
+    assert_eq!(cut(900_000 + ROUNDING_TICKS), (1, Some(900_000)));
+    assert_eq!(cut(900_000 + ROUNDING_TICKS + 1), (2, Some(901_920)));
+    // Beyond the first PES: it goes whole, the second is cut.
+    let lead = LeadSplice::build(
+        &seg,
+        &timing_of(&seg),
+        &ending_at(900_000 + 8 * 1920, 900_000),
+    );
+    let t = &lead.report().pids[0];
+    assert_eq!((t.dropped_pes, t.dropped_frames), (1, 9));
+    assert_eq!(t.rewritten_pts, Some(900_000 + 8 * 1920));
+    // Before the first frame: nothing to do.
+    assert!(
+        LeadSplice::build(&seg, &timing_of(&seg), &ending_at(900_000 - 1920, 900_000)).is_empty()
+    );
+}
+
+#[test]
+fn frame_times_at_44_1_khz_are_rounded_per_pes() {
+    // 1024 samples at 44.1 kHz: 2089.8 ticks.
+    let av = Av::aac(900_000, 900_000 - 2090, &[10, 10], 4);
+    let seg = av.bytes();
+    let pts = av.frame_pts();
+    for (k, &at) in pts.iter().enumerate().take(12).skip(1) {
+        let lead = LeadSplice::build(&seg, &timing_of(&seg), &ending_at(at, 900_000));
+        let t = &lead.report().pids[0];
+        assert_eq!(t.dropped_frames, k, "cut at frame {k}");
+        // At the second PES's first frame, the first PES goes whole.
+        let rewritten = (k != 10).then_some(at);
+        assert_eq!(
+            (t.dropped_pes, t.rewritten_pts),
+            (usize::from(k >= 10), rewritten)
+        );
+        let out = restamped(
+            &seg,
+            &TsShift {
+                lead: Some(Arc::new(lead.clone())),
+                ..TsShift::default()
+            },
+        );
+        let served = audio_pes(&out);
+        let all: Vec<u8> = av
+            .pes
+            .iter()
+            .flatten()
+            .skip(k)
+            .flat_map(|f| f.0.clone())
+            .collect();
+        assert_eq!(
+            served.iter().flat_map(|p| p.1.clone()).collect::<Vec<_>>(),
+            all
+        );
+        assert_eq!(served[0].0, pts[k]);
+    }
+}
+
+#[test]
+fn mpeg_audio_and_ac3_pes_are_cut_to_the_frame() {
+    for (frame, samples) in [(mp2 as fn(u8) -> Vec<u8>, 1152u64), (ac3, 1536)] {
+        let ticks = samples * 90_000 / 48_000;
+        let mut av = Av::aac(900_000, 900_000 - ticks, &[], 3);
+        av.pes = (0..3)
+            .map(|j| (0..5).map(|i| (frame(j * 5 + i), samples)).collect())
+            .collect();
+        let seg = av.bytes();
+        let lead = LeadSplice::build(
+            &seg,
+            &timing_of(&seg),
+            &ending_at(900_000 + ticks / 2, 900_000),
+        );
+        let t = &lead.report().pids[0];
+        assert_eq!((t.dropped_frames, t.fallback.as_deref()), (2, None));
+        assert_eq!(t.rewritten_pts, Some(900_000 + ticks));
+        let out = restamped(
+            &seg,
+            &TsShift {
+                lead: Some(Arc::new(lead.clone())),
+                ..TsShift::default()
+            },
+        );
+        let served = audio_pes(&out);
+        assert_eq!(served[0].0, 900_000 + ticks);
+        assert_eq!(
+            served[0].1,
+            av.pes[0][2..]
+                .iter()
+                .flat_map(|f| f.0.clone())
+                .collect::<Vec<_>>()
+        );
+        pids_cc_continuous(&out).unwrap();
+    }
+}
+
+#[test]
+fn unreadable_frames_fall_back_to_whole_pes_packets() {
+    let trim = ending_at(900_480, 900_000);
+    // The PES does not start with a frame.
+    let av = Av {
+        garbage: vec![1, 2, 3],
+        ..Av::aac(900_000, 900_000 - 1920, &[8, 8], 3)
+    };
+    let seg = av.bytes();
+    let lead = LeadSplice::build(&seg, &timing_of(&seg), &trim);
+    let t = &lead.report().pids[0];
+    assert_eq!((t.dropped_pes, t.rewritten_pts), (1, None));
+    assert!(t.fallback.as_deref().unwrap().contains("does not start"));
+    assert_eq!(lead.report().fallbacks().count(), 1);
+    // A PCR on the audio PID: a rewrite would lose it.
+    let av = Av {
+        audio_pcr: true,
+        ..Av::aac(900_000, 900_000 - 1920, &[8, 8], 3)
+    };
+    let seg = av.bytes();
+    let lead = LeadSplice::build(&seg, &timing_of(&seg), &trim);
+    let t = &lead.report().pids[0];
+    assert_eq!((t.dropped_pes, t.rewritten_pts), (1, None));
+    assert!(t.fallback.as_deref().unwrap().contains("PCR"));
+    // The previous run's audio ends 2 s into this run: not trusted, the
+    // reference start is the trim point (cut to the frame there).
+    let av = Av::aac(900_000, 900_000 - 1920, &[8, 8], 3);
+    let seg = av.bytes();
+    let lead = LeadSplice::build(&seg, &timing_of(&seg), &ending_at(1_080_000, 900_000));
+    let t = &lead.report().pids[0];
+    assert_eq!((t.trim_pts, t.from_previous_run), (900_000, false));
+    assert_eq!((t.dropped_frames, t.rewritten_pts), (1, Some(900_000)));
+    assert!(t.fallback.as_deref().unwrap().contains("2.000 s"));
+    // No previous run known: cut at the reference start, no fallback.
+    let lead = LeadSplice::build(&seg, &timing_of(&seg), &RunEnd::default());
+    let t = &lead.report().pids[0];
+    assert_eq!(
+        (t.trim_pts, t.dropped_frames, t.fallback.as_deref()),
+        (900_000, 1, None)
+    );
+}
+
+#[test]
+fn run_end_is_after_the_last_frame_of_the_last_pes() {
+    let av = Av::aac(900_000, 900_000 - 1920, &[8, 8, 3], 3);
+    let seg = av.bytes();
+    let end = RunEnd::scan(&seg, &timing_of(&seg), 30 * 3600);
+    assert_eq!(end.audio_end(AUDIO), Some(900_000 - 1920 + 19 * 1920));
+    assert_eq!(end.audio_end(VIDEO), None);
+    // Unreadable audio has no end.
+    let av = Av {
+        garbage: vec![0],
+        ..Av::aac(900_000, 900_000, &[3], 3)
+    };
+    let seg = av.bytes();
+    assert_eq!(
+        RunEnd::scan(&seg, &timing_of(&seg), 1).audio_end(AUDIO),
+        None
+    );
+}
+
+#[test]
+fn a_plan_cuts_each_run_where_the_previous_one_ends() {
+    // Two runs of 2 s, each with 96 audio frames of 1920 ticks from one
+    // frame before its video: each run's audio ends 96 × 1920 − 1920 −
+    // 180 000 = 2400 ticks after its video, where the other run's is cut.
+    let a = Av::aac(900_000, 900_000 - 1920, &[8; 12], 3);
+    let b = Av::aac(5_000_000, 5_000_000 - 1920, &[8; 12], 3);
+    let segs = vec![a.bytes(), b.bytes()];
+    let plan = plan_over(&segs, &[true, true], &[180_000, 180_000]);
+    let leads: Vec<(usize, &LeadSplice)> = plan.leads().collect();
+    assert_eq!(leads.len(), 2);
+    for (i, lead) in leads {
+        let t = &lead.report().pids[0];
+        let start = [900_000, 5_000_000][i];
+        assert_eq!(
+            (t.trim_pts, t.from_previous_run),
+            (start + 2400, true),
+            "{i}"
+        );
+        assert_eq!(t.dropped_frames, 3, "{i}");
+        assert_eq!(t.rewritten_pts, Some(start + 3840), "{i}");
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(128))]
+
+    /// Whatever the frames, the sample rate, the lead and the trim point:
+    /// the served audio is the source's less the frames that start before
+    /// the trim point (all of them and no more), the first kept frame's PTS
+    /// is its source PTS, every other packet is untouched, CCs run on and the
+    /// length stays.
+    #[test]
+    fn a_lead_splice_drops_exactly_the_frames_before_the_trim_point(
+        frames in proptest::collection::vec(1usize..14, 1..5),
+        sizes in proptest::collection::vec(7usize..400, 60),
+        rate_index in proptest::sample::select(vec![3u8, 4, 6, 11]),
+        lead_frames in 0u64..4,
+        trim_frames in -3i64..8,
+        trim_extra in 0u64..3000,
+        near_wrap in any::<bool>(),
+        rai in any::<bool>(),
+    ) {
+        let rate = [96000u64, 88200, 64000, 48000, 44100, 32000, 24000, 22050, 16000, 12000, 11025, 8000][usize::from(rate_index)];
+        let frame_ticks = 1024 * 90_000 / rate;
+        let video_start = if near_wrap { PTS_WRAP - 5000 } else { 900_000 };
+        let audio_start = (video_start + PTS_WRAP - lead_frames * frame_ticks) % PTS_WRAP;
+        let mut av = Av::aac(video_start, audio_start, &frames, rate_index);
+        av.rai = rai;
+        let mut n = 0;
+        for pes in &mut av.pes {
+            for f in pes.iter_mut() {
+                f.0 = adts(sizes[n % sizes.len()], rate_index, n as u8);
+                n += 1;
+            }
+        }
+        let seg = av.bytes();
+        let trim = (video_start as i64 + trim_frames * frame_ticks as i64 + trim_extra as i64)
+            .rem_euclid(PTS_WRAP as i64) as u64;
+        let lead = LeadSplice::build(&seg, &timing_of(&seg), &ending_at(trim, video_start));
+        let pts = av.frame_pts();
+        let before = |t: u64| {
+            let d = crate::ticks::pts_diff(trim, t);
+            d > ROUNDING_TICKS && d < PTS_WRAP / 2
+        };
+        let dropped = pts.iter().take_while(|&&t| before(t)).count();
+        let out = restamped(&seg, &TsShift { lead: Some(Arc::new(lead.clone())), ..TsShift::default() });
+        prop_assert_eq!(out.len(), seg.len());
+        let served = audio_pes(&out);
+        let es: Vec<u8> = served.iter().flat_map(|p| p.1.clone()).collect();
+        let want: Vec<u8> = av.pes.iter().flatten().skip(dropped).flat_map(|f| f.0.clone()).collect();
+        prop_assert_eq!(es, want);
+        if dropped < pts.len() {
+            prop_assert_eq!(served[0].0, pts[dropped]);
+        } else {
+            prop_assert!(served.is_empty());
+        }
+        prop_assert!(lead.report().fallbacks().next().is_none());
+        prop_assert!(pids_cc_continuous(&out).is_ok(), "{:?}", pids_cc_continuous(&out));
+        for (a, b) in seg.chunks(PACKET).zip(out.chunks(PACKET)) {
+            if (u16::from(a[1] & 0x1f) << 8 | u16::from(a[2])) != AUDIO {
+                prop_assert_eq!(a, b);
+            }
+        }
+    }
+
+    /// Damaged audio or headers: building and applying a splice never
+    /// panics, keeps the length, and replaces only packets of other PIDs than
+    /// the reference.
+    #[test]
+    fn damaged_run_starts_never_panic(
+        frames in proptest::collection::vec(1usize..10, 1..4),
+        damage in proptest::collection::vec((0usize..3000, any::<u8>()), 1..40),
+        trim in 0u64..40_000,
+        cut in 0usize..3000,
+    ) {
+        let av = Av::aac(900_000, 900_000 - 1920, &frames, 3);
+        let mut seg = av.bytes();
+        for (at, v) in damage {
+            if let Some(b) = seg.get_mut(at) {
+                *b = v;
+            }
+        }
+        let previous = RunEnd::scan(&seg, &timing_of(&av.bytes()), trim);
+        for seg in [&seg[..], &seg[..cut.min(seg.len())]] {
+            let Ok(timing) = crate::probe::ts::scan(seg, crate::probe::ts::Depth::Start) else {
+                continue;
+            };
+            for end in [&previous, &ending_at(900_000 + trim, 900_000)] {
+                let lead = Arc::new(LeadSplice::build(seg, &timing, end));
+                let _ = TsSegmentFacts::scan(seg, Some(lead.clone()));
+                let shift = TsShift {
+                    pts_offset_ticks: 12_345,
+                    lead: Some(lead),
+                    ..TsShift::default()
+                };
+                let out = restamped(seg, &shift);
+                prop_assert_eq!(out.len(), seg.len());
+                for (a, b) in seg.chunks(PACKET).zip(out.chunks(PACKET)) {
+                    let pid = |p: &[u8]| u16::from(p[1] & 0x1f) << 8 | u16::from(p[2]);
+                    if a.len() == PACKET && a[0] == SYNC && pid(a) == timing.pid {
+                        prop_assert_eq!(pid(b), timing.pid);
+                    }
+                }
+            }
         }
     }
 }
