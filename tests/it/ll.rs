@@ -671,3 +671,75 @@ async fn parts_of_byte_range_segments_decode() {
         assert!(!out.stdout.is_empty(), "{}: no packets", part.uri);
     }
 }
+
+/// Every part of segments `gs` of `/lo` (av25: five segments a loop),
+/// fetched under `prefix`, concatenated.
+async fn parts_in_a_row(app: &Arc<App>, prefix: &str, gs: std::ops::Range<u64>) -> Vec<u8> {
+    let mut all = Vec::new();
+    for g in gs {
+        for p in 0.. {
+            let url = format!("{prefix}/g={g}/part={p}/s/lo/seg_{:03}.ts", g % 5);
+            let res = get(app, &url).await;
+            if res.status() == 404 {
+                assert!(p >= 4, "{url}: {}", body(&res));
+                break;
+            }
+            assert_eq!(res.status(), 200, "{url}: {}", body(&res));
+            all.extend_from_slice(res.body());
+        }
+    }
+    all
+}
+
+/// Decode timestamps of each stream of an MPEG-TS file, by ffprobe.
+fn dts_by_stream(bytes: &[u8], name: &str) -> HashMap<String, Vec<f64>> {
+    let file = temp_dir(name).join("parts.ts");
+    std::fs::write(&file, bytes).unwrap();
+    let out = std::process::Command::new("ffprobe")
+        .args([
+            "-v",
+            "error",
+            "-show_entries",
+            "packet=stream_index,dts_time",
+            "-of",
+            "csv=p=0",
+        ])
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let mut by: HashMap<String, Vec<f64>> = HashMap::new();
+    for line in String::from_utf8_lossy(&out.stdout).lines() {
+        let Some((stream, dts)) = line.split_once(',') else {
+            continue;
+        };
+        if let Ok(dts) = dts.trim_end_matches(',').parse() {
+            by.entry(stream.to_string()).or_default().push(dts);
+        }
+    }
+    by
+}
+
+#[tokio::test]
+async fn continuous_parts_keep_timestamps_rising_across_a_loop_point() {
+    let (app, _clock) = ll_app("ll-continuous", ts_stream).await;
+    // Segments 8, 9 | 10, 11: a loop point between 9 and 10.
+    let continuous = parts_in_a_row(&app, "/ll=0.5/ts=continuous", 8..12).await;
+    let by = dts_by_stream(&continuous, "ll-continuous-c");
+    assert_eq!(by.len(), 2, "video and audio");
+    for (stream, dts) in &by {
+        assert!(dts.len() > 50, "{stream}: {} packets", dts.len());
+        let back = dts.windows(2).find(|w| w[1] <= w[0]);
+        assert!(
+            back.is_none(),
+            "stream {stream}: decode time goes back {back:?}"
+        );
+        let gap = dts.windows(2).map(|w| w[1] - w[0]).fold(0.0, f64::max);
+        // At most one frame (40 ms of video at 25 fps, 21 ms of AAC at 48 kHz).
+        assert!(gap < 0.045, "stream {stream}: a gap of {gap} s");
+    }
+    // The same parts with the source's timestamps restart at the loop point.
+    let source = parts_in_a_row(&app, "/ll=0.5", 8..12).await;
+    let by = dts_by_stream(&source, "ll-continuous-s");
+    assert!(by.values().any(|d| d.windows(2).any(|w| w[1] < w[0])));
+}
