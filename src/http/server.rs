@@ -1,6 +1,7 @@
 //! The accept loop: HTTP/1.1 connections with a header-read timeout (slow
 //! or idle clients are dropped), a cap on open connections, and a graceful
-//! shutdown bounded by a drain timeout. A proxy in front does TLS and HTTP/2.
+//! shutdown bounded by a drain timeout. A proxy in front does TLS and HTTP/2
+//! (`deploy/nginx-h2.conf`).
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -114,6 +115,13 @@ pub async fn serve(
             .timer(TokioTimer::new())
             .header_read_timeout(limits.header_read_timeout)
             .writev(true)
+            // While a request is in flight, the connection is not read: a
+            // held request (a blocking reload, a hinted part) keeps only the
+            // buffer its head came in, not a second one for a read that only
+            // looks for the client leaving. A client that half-closes still
+            // gets its answer; one that left is let go when its answer is due
+            // (a hold is bounded) and the write fails.
+            .half_close(true)
             // Request heads over 64 KiB get 431: no player sends that much.
             .max_buf_size(64 * 1024)
             .serve_connection(TokioIo::new(stream), service);
