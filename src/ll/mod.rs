@@ -15,7 +15,7 @@
 //!    offset where each frame's part would begin in MPEG-TS; the lead track
 //!    and its first decode time in fMP4). No segment bytes are kept: a track's
 //!    frames cost about 20 bytes per frame.
-//! 2. **Carving.** [`carve`] chooses the part boundaries for a PART-TARGET:
+//! 2. **Carving.** [`carve()`] chooses the part boundaries for a PART-TARGET:
 //!    every part at most the target, at least 85 % of it unless it starts with
 //!    an independent frame or ends the segment, a boundary at every keyframe
 //!    (so `INDEPENDENT=YES` parts start exactly there), the fewest parts and,
@@ -97,7 +97,7 @@ enum Cut {
 }
 
 impl SegmentFrames {
-    /// Frames without cutting data: enough to [`carve`], not to cut bytes
+    /// Frames without cutting data: enough to [`carve()`], not to cut bytes
     /// (for tests and for planning).
     pub fn from_frames(frames: Vec<Frame>) -> SegmentFrames {
         SegmentFrames {
