@@ -668,3 +668,30 @@ async fn a_held_request_whose_client_left_ends_by_when_its_answer_is_due() {
         .expect("the connection ended once the answer was due")
         .unwrap();
 }
+
+#[tokio::test]
+async fn rendition_reports_follow_the_library_names() {
+    // Stream a's track b_c is linked as a_b_c.m3u8 while no stream a_b
+    // claims that name, and inside its stream once one does.
+    let (app, _clock) = ll_app("ll-report-names", |root| {
+        make_stream(root, "a", &["b_c", "x"], "av25");
+    })
+    .await;
+    let report = |text: &str| {
+        let pl = parse_ll(text);
+        let [(uri, _, _)] = &pl.reports[..] else {
+            panic!("reports: {:?}", pl.reports);
+        };
+        uri.clone()
+    };
+    let before = report(&body(&get(&app, "/ll=0.5/a_x.m3u8").await));
+    assert_eq!(before, "a_b_c.m3u8");
+    make_stream(&app.library.config().root, "a_b", &["c"], "av25");
+    app.library.rescan().unwrap();
+    for slot in app.library.slots() {
+        slot.settled(Duration::from_secs(30)).await;
+    }
+    let after = report(&body(&get(&app, "/ll=0.5/a_x.m3u8").await));
+    assert_ne!(after, before);
+    assert_eq!(after, "a/b_c.m3u8");
+}
