@@ -5,9 +5,9 @@
 # part's availability the answers arrive, and the server's memory while it
 # holds them all. Then the same client against its own minimal server
 # (`--floor`: one read and one write per answer, in a process of its own),
-# the least this machine can do.
+# the least work a server can do per answer.
 # usage: bench/ll_waiters.sh [CONNECTIONS=10000] [ROUNDS=10]
-# FLOOR=0 skips the floor run.
+# FLOOR=0 skips the minimal server's run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 connections=${1:-10000}
@@ -37,7 +37,7 @@ kill $pid
 wait $pid 2>/dev/null || true
 
 if [ "${FLOOR:-1}" != 0 ]; then
-  echo "== floor: the same client against a minimal server (examples/ll_waiters.rs --floor)"
+  echo "== the same client against a minimal server (examples/ll_waiters.rs --floor)"
   coproc FLOOR_SERVER { exec ./target/release/examples/ll_waiters --floor; }
   floor_pid=$FLOOR_SERVER_PID
   trap 'kill $floor_pid 2>/dev/null || true' EXIT
