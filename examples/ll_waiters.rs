@@ -2,10 +2,12 @@
 //! how long after a part's availability the held requests are answered.
 //!
 //! Opens CONNECTIONS keep-alive HTTP/1.1 connections, reads the live
-//! low-latency media playlist once, then on every connection asks for the
-//! next part (`_HLS_msn`/`_HLS_part` after the newest listed part, which is
-//! the one the preload hint names) and, each time the answer comes, for the
-//! part after it: every round, all connections wait for the same part.
+//! low-latency media playlist once and waits for its newest part to end,
+//! then on every connection asks for the next part (`_HLS_msn`/`_HLS_part`
+//! after the newest listed part, which is the one the preload hint names)
+//! and, each time the answer comes, for the part after it: every round, all
+//! connections wait for the same part. Requests carry `Accept-Encoding:
+//! gzip`, as browsers' do.
 //!
 //! A part is available from its end: the `EXT-X-PROGRAM-DATE-TIME` before
 //! its parent, plus the durations of the segments between, plus the
@@ -24,9 +26,9 @@
 //! workers, as pseudolive has on two cores) and prints its playlist's URL:
 //! it holds each blocking request until its part exists, one timer per
 //! instant, then writes an answer rendered once per instant, as large as
-//! pseudolive's. That is the least any server does per answer (one read,
-//! one write, on loopback); the client's delays against it are the floor
-//! for this machine.
+//! pseudolive's. That is the least work a server does per answer (one
+//! read, one write, on loopback): what remains of the delays against it is
+//! the kernel's and this client's.
 //!
 //! cargo run --release --example ll_waiters -- URL [CONNECTIONS=10000] [ROUNDS=10] [SERVER_PID]
 //! cargo run --release --example ll_waiters -- --floor
