@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Reruns every benchmark in BENCHMARKS.md: criterion (probe, playlist), the
-# library-scale run, and the HTTP load comparison with nginx plus 1000
-# simulated players. Takes about 10 minutes; run it on an otherwise idle machine.
+# library-scale run, the HTTP load comparison with nginx plus 1000
+# simulated players, and 10 000 held LL-HLS blocking reloads. Takes about
+# 11 minutes; run it on an otherwise idle machine.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 echo "== machine"; nproc; grep -m1 'model name' /proc/cpuinfo || true; date -u
@@ -11,3 +12,4 @@ echo "== cargo bench --bench playlist"; cargo bench --bench playlist 2>&1 | grep
 cargo build --release --quiet
 echo "== bench/library_scale.py"; python3 bench/library_scale.py
 echo "== bench/http_load.sh"; bench/http_load.sh 10 1000 60
+echo "== bench/ll_waiters.sh"; bench/ll_waiters.sh 10000 10

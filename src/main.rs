@@ -76,9 +76,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
 async fn serve(cli: Cli, prober: Prober) -> anyhow::Result<()> {
     let shutdown = shutdown_signal();
     let addr = cli.addr();
-    let listener = tokio::net::TcpListener::bind(addr)
-        .await
-        .with_context(|| format!("cannot listen on {addr}"))?;
+    let listener = http::server::bind(addr).with_context(|| format!("cannot listen on {addr}"))?;
     let epoch_unix = cli.epoch.map(Ticks::from_ms);
     if let Some(epoch) = epoch_unix
         && epoch > SystemClock.now_unix()

@@ -593,12 +593,7 @@ async fn media(
         .and_then(|f| f.stale_at_ticks(timeline_ticks));
     let render_at = stale_at.map_or(now, |t| anchor + Ticks(t));
     let numbered = ctx.numbered();
-    let forms: Vec<MediaForm> = live
-        .stream
-        .tracks
-        .iter()
-        .map(|t| app.library.media_form(&live.stream.name, &t.name))
-        .collect();
+    let forms = live.media_forms(&app.library);
     let ll = parts.as_deref().map(|parts| LowLatencyRequest {
         parts,
         forms: &forms,

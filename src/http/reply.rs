@@ -181,6 +181,8 @@ pub fn accepts_gzip(headers: &HeaderMap) -> bool {
 pub fn segment(body: Bytes, content_type: &'static str) -> WarpResponse {
     let len = body.len();
     let mut res = Response::new(body.into());
+    // Room for these and the CORS headers added later: the map never grows.
+    *res.headers_mut() = HeaderMap::with_capacity(8);
     let h = res.headers_mut();
     h.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
     h.insert(header::CONTENT_LENGTH, HeaderValue::from(len));
@@ -205,6 +207,8 @@ pub fn text(
     };
     let len = body.len();
     let mut res = Response::new(body.into());
+    // Room for these and the CORS headers added later: the map never grows.
+    *res.headers_mut() = HeaderMap::with_capacity(8);
     let h = res.headers_mut();
     h.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
     h.insert(header::CONTENT_LENGTH, HeaderValue::from(len));

@@ -1,15 +1,17 @@
 //! The accept loop: HTTP/1.1 connections with a header-read timeout (slow
 //! or idle clients are dropped), a cap on open connections, and a graceful
-//! shutdown bounded by a drain timeout. A proxy in front does TLS and HTTP/2.
+//! shutdown bounded by a drain timeout. A proxy in front does TLS and HTTP/2
+//! (`deploy/nginx-h2.conf`).
 
 use std::future::Future;
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpSocket};
 use tokio::sync::Semaphore;
 use warp::filters::BoxedFilter;
 use warp::reply::Response;
@@ -40,6 +42,27 @@ impl Default for Limits {
             drain: Duration::from_secs(5),
         }
     }
+}
+
+/// Connections the kernel completes before the accept loop takes them.
+/// The standard library's 128 loses connections (each retried by its
+/// client a second or more later) when a thousand players connect at once
+/// and the accept loop is off the CPU for a few milliseconds; Linux caps
+/// this at `net.core.somaxconn` (4096 by default).
+pub const LISTEN_BACKLOG: u32 = 1024;
+
+/// A listening socket on `addr` (with `SO_REUSEADDR`, as
+/// `TcpListener::bind` does) and a listen backlog of [`LISTEN_BACKLOG`].
+pub fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    let socket = if addr.is_ipv4() {
+        TcpSocket::new_v4()?
+    } else {
+        TcpSocket::new_v6()?
+    };
+    #[cfg(unix)]
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(LISTEN_BACKLOG)
 }
 
 /// Serves `routes` on `listener` until `shutdown` completes, then drains.
@@ -92,6 +115,13 @@ pub async fn serve(
             .timer(TokioTimer::new())
             .header_read_timeout(limits.header_read_timeout)
             .writev(true)
+            // While a request is in flight, the connection is not read: a
+            // held request (a blocking reload, a hinted part) keeps only the
+            // buffer its head came in, not a second one for a read that only
+            // looks for the client leaving. A client that half-closes still
+            // gets its answer; one that left is let go when its answer is due
+            // (a hold is bounded) and the write fails.
+            .half_close(true)
             // Request heads over 64 KiB get 431: no player sends that much.
             .max_buf_size(64 * 1024)
             .serve_connection(TokioIo::new(stream), service);
@@ -115,5 +145,28 @@ pub async fn serve(
         .is_err()
     {
         tracing::warn!("drain timeout: closing the remaining connections");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_burst_of_connections_waits_in_the_backlog() {
+        let listener = bind("127.0.0.1:0".parse().unwrap()).unwrap();
+        let addr = listener.local_addr().unwrap();
+        // Nothing accepts: 400 connections at once still complete at once
+        // (past a full backlog the kernel drops the handshake, which the
+        // client retries only after a second).
+        let connects = (0..400).map(|_| {
+            tokio::time::timeout(
+                Duration::from_millis(500),
+                tokio::net::TcpStream::connect(addr),
+            )
+        });
+        let done = futures_util::future::join_all(connects).await;
+        let connected = done.iter().filter(|c| matches!(c, Ok(Ok(_)))).count();
+        assert_eq!(connected, 400);
     }
 }

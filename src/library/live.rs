@@ -131,6 +131,8 @@ pub struct LiveStream {
     fixed_anchor: Option<Ticks>,
     /// The master for one generation of the library's names.
     master: Mutex<Option<(u64, Rendered)>>,
+    /// How the master links each track, for one generation of the library.
+    forms: Mutex<Option<(u64, Arc<[MediaForm]>)>>,
     /// Per track: recent renderings, most recent first. The key holds all
     /// the text depends on, so any request may use or add one.
     cache: Vec<Mutex<Vec<(CacheKey, Rendered)>>>,
@@ -203,6 +205,7 @@ impl LiveStream {
             anchor: OnceLock::new(),
             fixed_anchor: epoch_unix.map(|e| e.saturating_sub(back_date)),
             master: Mutex::new(None),
+            forms: Mutex::new(None),
             stream,
         }
     }
@@ -524,6 +527,28 @@ impl LiveStream {
             rule,
             None,
         )
+    }
+
+    /// How the master links each track (`Library::media_form`), worked
+    /// out again only when `library`'s names or load states change.
+    pub fn media_forms(&self, library: &Library) -> Arc<[MediaForm]> {
+        let generation = library.generation();
+        if let Ok(guard) = self.forms.lock()
+            && let Some((g, forms)) = guard.as_ref()
+            && *g == generation
+        {
+            return forms.clone();
+        }
+        let forms: Arc<[MediaForm]> = self
+            .stream
+            .tracks
+            .iter()
+            .map(|t| library.media_form(&self.stream.name, &t.name))
+            .collect();
+        if let Ok(mut guard) = self.forms.lock() {
+            *guard = Some((generation, forms.clone()));
+        }
+        forms
     }
 
     /// The master playlist, its links checked against `library`'s names

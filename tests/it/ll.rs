@@ -743,3 +743,125 @@ async fn continuous_parts_keep_timestamps_rising_across_a_loop_point() {
     let by = dts_by_stream(&source, "ll-continuous-s");
     assert!(by.values().any(|d| d.windows(2).any(|w| w[1] < w[0])));
 }
+
+/// The app served on a real socket by the accept loop; the server task
+/// ends when `stop` is sent (then connections get an hour to drain).
+async fn serve_on_socket(
+    app: &Arc<App>,
+) -> (
+    std::net::SocketAddr,
+    tokio::sync::oneshot::Sender<()>,
+    tokio::task::JoinHandle<()>,
+) {
+    use pseudolive::http::server;
+    let listener = server::bind("127.0.0.1:0".parse().unwrap()).unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let limits = server::Limits {
+        drain: Duration::from_secs(3600),
+        ..server::Limits::default()
+    };
+    let routes = pseudolive::http::routes(app.clone());
+    let task = tokio::spawn(server::serve(listener, routes, limits, async move {
+        let _ = stopped.await;
+    }));
+    (addr, stop, task)
+}
+
+/// Waits (yielding, the clock does not move) until stream `s` holds a request.
+async fn until_held(app: &Arc<App>) {
+    let Some(pseudolive::library::StreamState::Ready(live)) =
+        app.library.get("s").map(|s| s.state())
+    else {
+        panic!("stream s not ready");
+    };
+    tokio::time::timeout(Duration::from_secs(10), async {
+        while live.waits.timers() == 0 {
+            tokio::task::yield_now().await;
+        }
+    })
+    .await
+    .expect("the request is held");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_half_closes_gets_its_held_answer() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let (app, clock) = ll_app("ll-half-close", ts_stream).await;
+    let pl = parse_ll(&body(&get(&app, &ll_url("lo", "")).await));
+    let (msn, part) = part_pos(&pl.hints[0]);
+    let (addr, stop, server) = serve_on_socket(&app).await;
+    let mut client = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let url = ll_url("lo", &format!("?_HLS_msn={msn}&_HLS_part={part}"));
+    client
+        .write_all(format!("GET {url} HTTP/1.1\r\nHost: x\r\n\r\n").as_bytes())
+        .await
+        .unwrap();
+    // Nothing more to send: the client shuts its side down and waits.
+    client.shutdown().await.unwrap();
+    until_held(&app).await;
+    clock.advance(Ticks::from_ms(500));
+    let mut answer = Vec::new();
+    tokio::time::timeout(Duration::from_secs(10), client.read_to_end(&mut answer))
+        .await
+        .expect("answered")
+        .unwrap();
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 200 "), "{answer}");
+    assert!(answer.contains(&format!("part={part}/")), "{answer}");
+    let _ = stop.send(());
+    server.await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_held_request_whose_client_left_ends_by_when_its_answer_is_due() {
+    use tokio::io::AsyncWriteExt;
+    let (app, clock) = ll_app("ll-client-left", ts_stream).await;
+    let pl = parse_ll(&body(&get(&app, &ll_url("lo", "")).await));
+    let (msn, part) = part_pos(&pl.hints[0]);
+    let (addr, stop, server) = serve_on_socket(&app).await;
+    let mut client = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let url = ll_url("lo", &format!("?_HLS_msn={msn}&_HLS_part={part}"));
+    client
+        .write_all(format!("GET {url} HTTP/1.1\r\nHost: x\r\n\r\n").as_bytes())
+        .await
+        .unwrap();
+    until_held(&app).await;
+    drop(client);
+    // The server stops accepting and drains (for up to an hour): the held
+    // request is not read while in flight, so it is let go at the latest
+    // when the part exists and its answer finds no client.
+    let _ = stop.send(());
+    clock.advance(Ticks::from_ms(500));
+    tokio::time::timeout(Duration::from_secs(10), server)
+        .await
+        .expect("the connection ended once the answer was due")
+        .unwrap();
+}
+
+#[tokio::test]
+async fn rendition_reports_follow_the_library_names() {
+    // Stream a's track b_c is linked as a_b_c.m3u8 while no stream a_b
+    // claims that name, and inside its stream once one does.
+    let (app, _clock) = ll_app("ll-report-names", |root| {
+        make_stream(root, "a", &["b_c", "x"], "av25");
+    })
+    .await;
+    let report = |text: &str| {
+        let pl = parse_ll(text);
+        let [(uri, _, _)] = &pl.reports[..] else {
+            panic!("reports: {:?}", pl.reports);
+        };
+        uri.clone()
+    };
+    let before = report(&body(&get(&app, "/ll=0.5/a_x.m3u8").await));
+    assert_eq!(before, "a_b_c.m3u8");
+    make_stream(&app.library.config().root, "a_b", &["c"], "av25");
+    app.library.rescan().unwrap();
+    for slot in app.library.slots() {
+        slot.settled(Duration::from_secs(30)).await;
+    }
+    let after = report(&body(&get(&app, "/ll=0.5/a_x.m3u8").await));
+    assert_ne!(after, before);
+    assert_eq!(after, "a/b_c.m3u8");
+}
