@@ -118,12 +118,19 @@ pub fn carve_frames(
         }
         at.push(f.at);
     }
-    if segment_duration <= at[n - 1] {
+    // Frames that start at or after the segment's end (a packager's audio
+    // segment running a frame past its `#EXTINF`) go into the last part,
+    // which still ends at the segment's duration.
+    let all = n;
+    let n = at.partition_point(|&a| a < segment_duration);
+    if n == 0 {
         return Err(CarveError::EndsBeforeLastFrame {
             duration: segment_duration,
-            last: at[n - 1],
+            last: at[all - 1],
         });
     }
+    let frames = &frames[..n];
+    at.truncate(n);
     at.push(segment_duration);
     if let Some(i) = (0..n).find(|&i| at[i + 1] - at[i] > target) {
         return Err(CarveError::FrameTooLong {
@@ -148,6 +155,9 @@ pub fn carve_frames(
         })?;
         parts.extend(run);
         first = end;
+    }
+    if let Some(last) = parts.last_mut() {
+        last.end = all as u32;
     }
     Ok(parts)
 }

@@ -20,7 +20,10 @@ const EPOCH_MS: u64 = 1_800_000_000_000;
 
 /// A library built by `build`, with a fixed epoch, on a clock the test moves
 /// (starting one minute after the epoch).
-async fn ll_app(name: &str, build: impl FnOnce(&std::path::Path)) -> (Arc<App>, Arc<ManualClock>) {
+pub async fn ll_app(
+    name: &str,
+    build: impl FnOnce(&std::path::Path),
+) -> (Arc<App>, Arc<ManualClock>) {
     let root = temp_dir(name).join("static");
     std::fs::create_dir_all(&root).unwrap();
     build(&root);
@@ -48,34 +51,34 @@ fn ts_stream(root: &std::path::Path) {
 }
 
 #[derive(Debug, Clone, PartialEq)]
-struct Part {
-    uri: String,
-    duration: f64,
-    independent: bool,
+pub struct Part {
+    pub uri: String,
+    pub duration: f64,
+    pub independent: bool,
 }
 
 #[derive(Debug, Clone)]
-struct Segment {
-    msn: u64,
-    extinf: f64,
-    parts: Vec<Part>,
+pub struct Segment {
+    pub msn: u64,
+    pub extinf: f64,
+    pub parts: Vec<Part>,
 }
 
 /// A low-latency media playlist, read line by line.
 #[derive(Debug, Clone)]
-struct LlPlaylist {
-    server_control: String,
-    part_target: Option<f64>,
-    target_duration: f64,
-    skipped: u64,
-    segments: Vec<Segment>,
+pub struct LlPlaylist {
+    pub server_control: String,
+    pub part_target: Option<f64>,
+    pub target_duration: f64,
+    pub skipped: u64,
+    pub segments: Vec<Segment>,
     /// The segment in progress and its parts so far.
-    partial: (u64, Vec<Part>),
-    hints: Vec<String>,
-    reports: Vec<(String, u64, Option<u64>)>,
+    pub partial: (u64, Vec<Part>),
+    pub hints: Vec<String>,
+    pub reports: Vec<(String, u64, Option<u64>)>,
 }
 
-fn attr<'a>(line: &'a str, name: &str) -> Option<&'a str> {
+pub fn attr<'a>(line: &'a str, name: &str) -> Option<&'a str> {
     let at = line.find(&format!("{name}="))? + name.len() + 1;
     let rest = &line[at..];
     if let Some(quoted) = rest.strip_prefix('"') {
@@ -84,7 +87,7 @@ fn attr<'a>(line: &'a str, name: &str) -> Option<&'a str> {
     rest.split(',').next()
 }
 
-fn parse_ll(text: &str) -> LlPlaylist {
+pub fn parse_ll(text: &str) -> LlPlaylist {
     let mut pl = LlPlaylist {
         server_control: String::new(),
         part_target: None,
@@ -155,7 +158,7 @@ fn part_pos(uri: &str) -> (u64, u64) {
 
 /// The LL rules one playlist must meet on its own (RFC 8216bis 4.4.3.7,
 /// 4.4.3.8, 4.4.4.9, 4.4.5.3, 6.2.2).
-fn check_rules(pl: &LlPlaylist) -> Result<(), String> {
+pub fn check_rules(pl: &LlPlaylist) -> Result<(), String> {
     let pt = pl.part_target.ok_or("no EXT-X-PART-INF")?;
     let td = pl.target_duration;
     let sc = &pl.server_control;
@@ -864,4 +867,47 @@ async fn rendition_reports_follow_the_library_names() {
     let after = report(&body(&get(&app, "/ll=0.5/a_x.m3u8").await));
     assert_ne!(after, before);
     assert_eq!(after, "a/b_c.m3u8");
+}
+
+/// Every media playlist of the master of stream `s` under `ll=0.5`.
+async fn ll_media_playlists(app: &Arc<App>) -> Vec<(String, warp::http::Response<bytes::Bytes>)> {
+    let master = body(&get(app, "/ll=0.5/s.m3u8").await);
+    let mut uris: Vec<String> = master
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.is_empty())
+        .map(String::from)
+        .chain(
+            master
+                .lines()
+                .filter_map(|l| attr(l, "URI"))
+                .map(String::from),
+        )
+        .collect();
+    uris.sort();
+    uris.dedup();
+    let mut out = Vec::new();
+    for uri in uris {
+        let res = get(app, &format!("/ll=0.5/{uri}")).await;
+        out.push((uri, res));
+    }
+    out
+}
+
+#[tokio::test]
+async fn audio_segments_running_a_frame_past_their_duration_have_parts() {
+    // Shaka Packager's audio segments hold a frame that starts after the
+    // segment's reference duration: it goes into the segment's last part.
+    for fixture in ["pkg/shaka_ts", "cmaf_shaka"] {
+        let (app, _clock) = ll_app(&format!("ll-{}", fixture.replace('/', "-")), |root| {
+            crate::util::copy_stream(root, "s", fixture);
+        })
+        .await;
+        let playlists = ll_media_playlists(&app).await;
+        let mut with_parts = 0;
+        for (uri, res) in playlists {
+            assert_eq!(res.status(), 200, "{fixture} {uri}: {}", body(&res));
+            with_parts += usize::from(parse_ll(&body(&res)).part_target.is_some());
+        }
+        assert_eq!(with_parts, 2, "{fixture}: audio and video");
+    }
 }

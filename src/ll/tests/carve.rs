@@ -176,6 +176,35 @@ fn segment_end_moves_the_last_part() {
     assert_eq!(durations(&parts), [45_000, 45_000, 45_000, 45_000 - 180]);
 }
 
+/// A segment whose last frames start at or after its `#EXTINF` (Shaka
+/// Packager's audio runs a frame past it): they go into the last part,
+/// which ends at the segment's duration.
+#[test]
+fn frames_past_the_segment_duration_go_into_the_last_part() {
+    // 2 s of 1024-sample AAC frames at 48 kHz (1920 ticks), 95 frames: the
+    // last starts at 2.0053 s.
+    let frames: Vec<Frame> = (0..95)
+        .map(|i| Frame {
+            at: Ticks(i * 1920),
+            independent: true,
+        })
+        .collect();
+    let total = Ticks(180_000);
+    let parts = carve_frames(&frames, total, Ticks(45_000)).unwrap();
+    let last = parts.last().unwrap();
+    assert_eq!(last.frames().end, 95);
+    assert_eq!(last.start + last.duration, total);
+    let sum = parts
+        .iter()
+        .map(|p| p.duration)
+        .fold(Ticks::ZERO, |a, b| a + b);
+    assert_eq!(sum, total);
+    assert!(parts.iter().all(|p| p.duration <= Ticks(45_000)));
+    for w in parts.windows(2) {
+        assert_eq!(w[0].frames().end, w[1].frames().start);
+    }
+}
+
 #[test]
 fn errors() {
     let frames = cfr(50, 3600, 50);
@@ -203,9 +232,9 @@ fn errors() {
     );
     assert!(err.to_string().contains("85 to 100 %"), "{err}");
     assert_eq!(
-        carve_frames(&frames, Ticks(49 * 3600), Ticks(45_000)),
+        carve_frames(&frames, Ticks::ZERO, Ticks(45_000)),
         Err(CarveError::EndsBeforeLastFrame {
-            duration: Ticks(49 * 3600),
+            duration: Ticks::ZERO,
             last: Ticks(49 * 3600)
         })
     );
