@@ -295,8 +295,9 @@ pub fn render_media(req: &MediaRequest<'_>) -> String {
             write_byte_range(&mut out, r);
         }
         // A track on its own schedule writes the fitted durations, so its
-        // program date-times and EXTINFs add up.
-        let duration = if own_schedule {
+        // program date-times and EXTINFs add up; a track with parts, the
+        // schedule's duration its parts add up to.
+        let duration = if own_schedule || parts.is_some() {
             schedule.duration_of(g)
         } else {
             seg.duration

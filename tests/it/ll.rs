@@ -911,3 +911,24 @@ async fn audio_segments_running_a_frame_past_their_duration_have_parts() {
         assert_eq!(with_parts, 2, "{fixture}: audio and video");
     }
 }
+
+#[tokio::test]
+async fn parts_add_up_to_the_extinf_of_tracks_with_their_own_durations() {
+    // AC-3 segments of 2.016 s and 1.984 s on the video's 2 s schedule, and
+    // Shaka Packager's audio: the parts of a segment last its scheduled
+    // duration, and so does its EXTINF.
+    for fixture in ["pkg/ff_ac3_mp3", "pkg/shaka_ts", "cmaf_shaka"] {
+        let (app, _clock) = ll_app(&format!("ll-own-{}", fixture.replace('/', "-")), |root| {
+            crate::util::copy_stream(root, "s", fixture);
+        })
+        .await;
+        for (uri, res) in ll_media_playlists(&app).await {
+            let text = body(&res);
+            assert_eq!(res.status(), 200, "{fixture} {uri}: {text}");
+            let pl = parse_ll(&text);
+            if pl.part_target.is_some() {
+                check_rules(&pl).unwrap_or_else(|e| panic!("{fixture} {uri}: {e}\n{text}"));
+            }
+        }
+    }
+}
