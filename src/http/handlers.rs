@@ -563,7 +563,7 @@ async fn media(
         let verdict = timeline::parts::reload(
             live.stream.schedule_of(track),
             parts.tracks[index].as_ref().map(|p| &p.times),
-            now.saturating_sub(anchor),
+            live.edge_instant(now.saturating_sub(anchor)),
             msn,
             ctx.reload.part,
         );

@@ -385,6 +385,13 @@ impl LiveStream {
         schedule.window_ending_at(edge.last, rule)
     }
 
+    /// The instant whose live edge a playlist `t` after the anchor shows:
+    /// `t`, or before a full window exists (a timeline that has not
+    /// started), the first full window's instant, as [`Self::window`] lists.
+    pub fn edge_instant(&self, t: Ticks) -> Ticks {
+        t.max(self.stream.schedule.first_full_instant(self.default_rule))
+    }
+
     /// The window of track `index`: the stream's window, or for a track on
     /// its own schedule, its segments covering the same span of time.
     pub fn track_window(
@@ -419,7 +426,7 @@ impl LiveStream {
         ll: Option<LowLatencyRequest<'_>>,
     ) -> Rendered {
         let window = self.track_window(index, anchor_unix, now_unix, rule);
-        let t = now_unix.saturating_sub(anchor_unix);
+        let t = self.edge_instant(now_unix.saturating_sub(anchor_unix));
         let low = ll.map(|ll| self.low_latency_state(index, form, window, t, ll));
         let key = CacheKey {
             form,

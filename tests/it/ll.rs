@@ -932,3 +932,21 @@ async fn parts_add_up_to_the_extinf_of_tracks_with_their_own_durations() {
         }
     }
 }
+
+#[tokio::test]
+async fn a_timeline_that_has_not_started_shows_the_edge_of_its_first_window() {
+    // start= 40 s after the clock: the first full window, frozen, with its
+    // preload hint naming the part after it.
+    let (app, _clock) = ll_app("ll-not-started", ts_stream).await;
+    let start = EPOCH_MS / 1000 + 100;
+    let url = format!("/start={start}/ll=0.5/s_lo.m3u8");
+    let res = get(&app, &url).await;
+    let text = body(&res);
+    assert_eq!(res.status(), 200, "{text}");
+    let pl = parse_ll(&text);
+    check_rules(&pl).unwrap_or_else(|e| panic!("{e}\n{text}"));
+    // What is listed exists: a blocking reload for it answers at once.
+    let last = pl.segments.last().unwrap().msn;
+    let res = get(&app, &format!("{url}?_HLS_msn={last}")).await;
+    assert_eq!(res.status(), 200, "{}", body(&res));
+}
