@@ -20,10 +20,7 @@ const EPOCH_MS: u64 = 1_800_000_000_000;
 
 /// A library built by `build`, with a fixed epoch, on a clock the test moves
 /// (starting one minute after the epoch).
-pub async fn ll_app(
-    name: &str,
-    build: impl FnOnce(&std::path::Path),
-) -> (Arc<App>, Arc<ManualClock>) {
+async fn ll_app(name: &str, build: impl FnOnce(&std::path::Path)) -> (Arc<App>, Arc<ManualClock>) {
     let root = temp_dir(name).join("static");
     std::fs::create_dir_all(&root).unwrap();
     build(&root);
@@ -51,34 +48,34 @@ fn ts_stream(root: &std::path::Path) {
 }
 
 #[derive(Debug, Clone, PartialEq)]
-pub struct Part {
-    pub uri: String,
-    pub duration: f64,
-    pub independent: bool,
+struct Part {
+    uri: String,
+    duration: f64,
+    independent: bool,
 }
 
 #[derive(Debug, Clone)]
-pub struct Segment {
-    pub msn: u64,
-    pub extinf: f64,
-    pub parts: Vec<Part>,
+struct Segment {
+    msn: u64,
+    extinf: f64,
+    parts: Vec<Part>,
 }
 
 /// A low-latency media playlist, read line by line.
 #[derive(Debug, Clone)]
-pub struct LlPlaylist {
-    pub server_control: String,
-    pub part_target: Option<f64>,
-    pub target_duration: f64,
-    pub skipped: u64,
-    pub segments: Vec<Segment>,
+struct LlPlaylist {
+    server_control: String,
+    part_target: Option<f64>,
+    target_duration: f64,
+    skipped: u64,
+    segments: Vec<Segment>,
     /// The segment in progress and its parts so far.
-    pub partial: (u64, Vec<Part>),
-    pub hints: Vec<String>,
-    pub reports: Vec<(String, u64, Option<u64>)>,
+    partial: (u64, Vec<Part>),
+    hints: Vec<String>,
+    reports: Vec<(String, u64, Option<u64>)>,
 }
 
-pub fn attr<'a>(line: &'a str, name: &str) -> Option<&'a str> {
+fn attr<'a>(line: &'a str, name: &str) -> Option<&'a str> {
     let at = line.find(&format!("{name}="))? + name.len() + 1;
     let rest = &line[at..];
     if let Some(quoted) = rest.strip_prefix('"') {
@@ -87,7 +84,7 @@ pub fn attr<'a>(line: &'a str, name: &str) -> Option<&'a str> {
     rest.split(',').next()
 }
 
-pub fn parse_ll(text: &str) -> LlPlaylist {
+fn parse_ll(text: &str) -> LlPlaylist {
     let mut pl = LlPlaylist {
         server_control: String::new(),
         part_target: None,
@@ -158,7 +155,7 @@ fn part_pos(uri: &str) -> (u64, u64) {
 
 /// The LL rules one playlist must meet on its own (RFC 8216bis 4.4.3.7,
 /// 4.4.3.8, 4.4.4.9, 4.4.5.3, 6.2.2).
-pub fn check_rules(pl: &LlPlaylist) -> Result<(), String> {
+fn check_rules(pl: &LlPlaylist) -> Result<(), String> {
     let pt = pl.part_target.ok_or("no EXT-X-PART-INF")?;
     let td = pl.target_duration;
     let sc = &pl.server_control;
