@@ -74,7 +74,9 @@ struct Ctx {
     options: Options,
     time: RequestTime,
     gzip: bool,
-    reload: Reload,
+    /// `_HLS_*` directives; only media playlists read them (a malformed
+    /// one is a 400 there, ignored elsewhere).
+    reload: Result<Reload, String>,
 }
 
 /// A playlist request's `_HLS_msn`, `_HLS_part` and `_HLS_skip`.
@@ -87,14 +89,14 @@ struct Reload {
 }
 
 impl Reload {
-    fn parse(query: &LiveQuery) -> Result<Reload, HttpError> {
+    fn parse(query: &LiveQuery) -> Result<Reload, String> {
         let number = |key: &str, v: &Option<String>| {
             v.as_deref()
                 .map(|v| {
                     v.parse::<u64>()
                         .ok()
                         .filter(|&n| n <= urls::MAX_SEGMENT_NUMBER)
-                        .ok_or_else(|| HttpError::BadRequest(format!("bad {key}={v}")))
+                        .ok_or_else(|| format!("bad {key}={v}"))
                 })
                 .transpose()
         };
@@ -108,9 +110,7 @@ impl Reload {
             },
         };
         if reload.part.is_some() && reload.msn.is_none() {
-            return Err(HttpError::BadRequest(
-                "_HLS_part without _HLS_msn (RFC 8216bis 6.2.5.2)".into(),
-            ));
+            return Err("_HLS_part without _HLS_msn (RFC 8216bis 6.2.5.2)".into());
         }
         Ok(reload)
     }
@@ -199,7 +199,7 @@ async fn answer(
         options,
         time: request_time(app, query)?,
         gzip: reply::accepts_gzip(headers),
-        reload: Reload::parse(query)?,
+        reload: Reload::parse(query),
     };
     match parsed.target {
         Target::Index => Ok(index(app)),
@@ -556,7 +556,8 @@ async fn media(
     };
     let mut now = ctx.time.now_unix;
     let mut blocking = false;
-    if let (Some(parts), Some(msn)) = (&parts, ctx.reload.msn)
+    let reload = ctx.reload.clone().map_err(HttpError::BadRequest)?;
+    if let (Some(parts), Some(msn)) = (&parts, reload.msn)
         && !ctx.time.from_query
     {
         let track = &live.stream.tracks[index];
@@ -565,7 +566,7 @@ async fn media(
             parts.tracks[index].as_ref().map(|p| &p.times),
             live.edge_instant(now.saturating_sub(anchor)),
             msn,
-            ctx.reload.part,
+            reload.part,
         );
         match verdict {
             timeline::parts::Reload::Now => {}
@@ -597,7 +598,7 @@ async fn media(
     let ll = parts.as_deref().map(|parts| LowLatencyRequest {
         parts,
         forms: &forms,
-        skip: ctx.reload.skip,
+        skip: reload.skip,
     });
     let rendered = live.media_playlist(index, form, numbered, anchor, render_at, rule, ll);
     let td = live.stream.target_duration_s;

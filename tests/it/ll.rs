@@ -365,6 +365,9 @@ async fn blocking_reload_limits() {
         async move { get(&app, &ll_url("lo", &q)).await.status() }
     };
     assert_eq!(status("?_HLS_part=1".into()).await, 400);
+    // Only playlists read the directives: a segment ignores them.
+    let seg = get(&app, "/ll=0.5/s/lo/seg_000.ts?_HLS_part=1&_HLS_msn=x").await;
+    assert_eq!(seg.status(), 200);
     assert_eq!(status(format!("?_HLS_msn={}", last + 3)).await, 400);
     assert_eq!(status("?_HLS_msn=x".into()).await, 400);
     // 0.5 s parts: at most 6 parts past the newest one.
