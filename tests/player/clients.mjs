@@ -133,18 +133,27 @@ export function videojs({ killAt = null } = {}) {
 }
 
 /**
- * GStreamer playbin3 (hlsdemux2) into clock-synced fakesinks, its position
- * queried twice a second, max-bitrate capped below the middle variant at
- * 45 % (a forced switch to the low variant), through a recording proxy.
+ * GStreamer playbin3 (hlsdemux2) or the legacy playbin (hlsdemux) on
+ * `stream` in timestamp mode `ts`, into clock-synced fakesinks, its position
+ * queried twice a second, the demuxer's bitrate capped just above the lowest
+ * variant at 45 % (a forced switch down to it: hlsdemux2's max-bitrate, or
+ * hlsdemux's connection-speed, which it scales by its bitrate-limit of 0.8),
+ * through a recording proxy. A BUFFERING message after PLAYING longer than
+ * 250 ms is a rebuffer (the legacy hlsdemux posts a short one from the new
+ * multiqueue of each variant change).
  */
-export async function gstreamer({ killAt = null } = {}) {
+export async function gstreamer({ element = 'playbin3', stream = 'loop', ts = 'source', killAt = null } = {}) {
+  const info = L.streamInfo(stream);
   const server = await L.startPseudolive();
   const proxy = await L.startRecordingProxy(server.base);
   const capAt = PLAY_SECONDS * 0.45;
+  const want = element === 'playbin3' ? 'hlsdemux2' : 'hlsdemux';
+  const cap = Math.ceil((info.main[0].bandwidth * 1.1) / (want === 'hlsdemux' ? 0.8 : 1));
+  const lowest = info.main[0].name;
   try {
-    const src = `${proxy.base}/start=${Math.floor(Date.now() / 1000)}/loop.m3u8`;
+    const src = `${proxy.base}${L.srcOf(stream, ts, [`start=${Math.floor(Date.now() / 1000)}`])}`;
     const [out] = await Promise.all([
-      L.run('timeout', ['-k', '5', String(PLAY_SECONDS + 30), '/usr/bin/python3', path.join(L.here, 'gst-play.py'), src, String(PLAY_SECONDS), String(capAt), '150000']),
+      L.run('timeout', ['-k', '5', String(PLAY_SECONDS + 30), '/usr/bin/python3', path.join(L.here, 'gst-play.py'), src, String(PLAY_SECONDS), String(capAt), String(cap), element]),
       L.playFor(killAt === null ? 0 : killAt + 1, { proc: server.proc, killAt }),
     ]);
     const events = out.stdout.split('\n').filter(Boolean).map((l) => {
@@ -159,7 +168,7 @@ export async function gstreamer({ killAt = null } = {}) {
     if (out.code !== 0) fails.push(`gst-play.py exited ${out.code}${out.code === 124 ? ' (timeout)' : ''}`);
     for (const e of events.filter((e) => e.kind === 'error')) fails.push(`error: ${e.message} ${e.debug}`);
     const demuxer = events.find((e) => e.kind === 'demuxer');
-    if (!demuxer || demuxer.name !== 'hlsdemux2') fails.push(`demuxer ${demuxer && demuxer.name}, want hlsdemux2`);
+    if (!demuxer || demuxer.name !== want) fails.push(`demuxer ${demuxer && demuxer.name}, want ${want}`);
     const playing = events.find((e) => e.kind === 'state' && e.state === 'playing');
     const positions = events.filter((e) => e.kind === 'position' && e.pos !== null && playing && e.t >= playing.t);
     let summary = '';
@@ -182,26 +191,38 @@ export async function gstreamer({ killAt = null } = {}) {
       }
       summary = `position advanced ${advanced.toFixed(1)} s in ${wall.toFixed(1)} s`;
     }
-    const rebuffers = events.filter((e) => e.kind === 'buffering' && e.percent < 100 && playing && e.t > playing.t);
-    if (rebuffers.length) fails.push(`${rebuffers.length} rebuffers after PLAYING (first at ${rebuffers[0].t} ms)`);
+    // Rebuffers: from a BUFFERING below 100 % to the next at 100 %.
+    const edges = events.filter((e) => e.kind === 'buffering' && playing && e.t > playing.t);
+    const rebuffers = edges.filter((e) => e.percent < 100).map((e) => {
+      const end = edges.find((x) => x.t >= e.t && x.percent === 100);
+      return { at: e.t, ms: end ? end.t - e.t : Infinity };
+    });
+    const long = rebuffers.filter((r) => r.ms > 250);
+    if (long.length) fails.push(`${long.length} rebuffers over 250 ms after PLAYING (first ${long[0].ms} ms at ${long[0].at} ms)`);
     // The proxy's clock started before gst-play.py's: compare on the proxy's.
-    const segs = proxy.log.filter((n) => L.variantOf(n.url));
-    const wraps = L.loopWraps(segs.map((n) => n.url));
+    const segs = proxy.log.filter((n) => info.variantOf(n.url));
+    const wraps = L.wrapsOf(info, segs.map((n) => n.url));
     if (wraps < 2) fails.push(`the segments fetched crossed ${wraps} loop points (want ≥ 2)`);
+    for (const r of info.renditions) {
+      const w = L.wrapsOf(info, segs.map((n) => n.url), [r]);
+      if (w < 2) fails.push(`the segments of rendition ${r} fetched crossed ${w} loop points (want ≥ 2)`);
+    }
     const bad = segs.filter((n) => n.status !== 200);
     if (bad.length) fails.push(`${bad.length} segment requests failed (first: ${bad[0].status} ${bad[0].url})`);
     const capped = events.find((e) => e.kind === 'capped');
-    if (!capped) fails.push('max-bitrate never capped');
+    const isMain = (n) => info.main.some((v) => v.name === info.variantOf(n.url));
+    if (!capped) fails.push('bitrate never capped');
     else {
       const capT = capAt * 1000;
-      const low = segs.filter((n) => n.t > capT && L.variantOf(n.url) === 'low');
-      const high = segs.filter((n) => n.t > capT + 4000 && L.variantOf(n.url) !== 'low');
-      if (low.length < 3) fails.push(`${low.length} segments of the low variant fetched after capping max-bitrate`);
+      const low = segs.filter((n) => n.t > capT && info.variantOf(n.url) === lowest);
+      const high = segs.filter((n) => n.t > capT + 4000 && isMain(n) && info.variantOf(n.url) !== lowest);
+      if (low.length < 3) fails.push(`${low.length} segments of the lowest variant fetched after capping the bitrate`);
       if (high.length) fails.push(`${high.length} segments of other variants still fetched 4 s after capping (${high[0].url})`);
     }
-    const order = segs.map((n) => L.variantOf(n.url)).filter((v, i, all) => i === 0 || v !== all[i - 1]);
-    summary += `, ${wraps} loop points crossed in the segments fetched, variants fetched ${order.join(' → ')}`;
-    return { name: 'GStreamer playbin3 (hlsdemux2)', fails, events, net: proxy.log, summary };
+    const order = segs.filter(isMain).map((n) => info.variantOf(n.url)).filter((v, i, all) => i === 0 || v !== all[i - 1]);
+    summary += `, ${rebuffers.length} buffering messages after PLAYING (longest ${rebuffers.length ? Math.max(...rebuffers.map((r) => r.ms)) : 0} ms), ` +
+      `${wraps} loop points crossed in the segments fetched, variants fetched ${order.join(' → ')}`;
+    return { name: `GStreamer ${element} (${want}), ${stream}, ts=${ts}`, fails, events, net: proxy.log, summary };
   } finally {
     proxy.server.close();
     server.proc.kill();
