@@ -148,8 +148,8 @@ export function firstJump(samples, excused = () => false) {
  * timeline that started at `startS` (Unix seconds): the number of
  * distinct loops played, minus one. Null when the player gives no date.
  */
-export function loopsCrossed(samples, startS) {
-  const loops = new Set(samples.filter((s) => s.pdt).map((s) => Math.floor((s.pdt / 1000 - startS) / LOOP_SECONDS)));
+export function loopsCrossed(samples, startS, loopSeconds = LOOP_SECONDS) {
+  const loops = new Set(samples.filter((s) => s.pdt).map((s) => Math.floor((s.pdt / 1000 - startS) / loopSeconds)));
   return loops.size === 0 ? null : loops.size - 1;
 }
 
@@ -306,8 +306,8 @@ export async function startRecordingProxy(target) {
  * option names: the program date-time of media sequence 0, read from the
  * playlist of the instant `startS`.
  */
-export async function anchorOf(base, startS) {
-  const text = await (await fetch(`${base}/start=${startS}/loop_low.m3u8?now=${startS * 1000}`)).text();
+export async function anchorOf(base, startS, media = 'loop_low') {
+  const text = await (await fetch(`${base}/start=${startS}/${media}.m3u8?now=${startS * 1000}`)).text();
   const msn = Number((/#EXT-X-MEDIA-SEQUENCE:(\d+)/.exec(text) || [])[1]);
   const pdt = (/#EXT-X-PROGRAM-DATE-TIME:(\S+)/.exec(text) || [])[1];
   if (msn !== 0 || !pdt) throw new Error(`the playlist at start=${startS} does not begin with segment 0 and a date:\n${text}`);
