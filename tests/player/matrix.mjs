@@ -386,61 +386,43 @@ async function probePackets(file) {
 }
 
 /**
- * Splits Streamlink's interleaved debug lines into its HLS substreams (one,
- * or one per rendition when it muxes external audio): each "Start
- * Sequence" line opens one; each "Queuing" (with the segment's duration) or
- * "Writing segment N" goes to the substream whose next number is N; a
- * number written again right after itself is the fMP4 initialization
- * section written before it. Returns per substream the numbers queued with
- * their durations, the numbers written, the numbers written out of turn
- * (gaps) and the init sections written.
+ * Splits Streamlink's debug log (written with the thread name first:
+ * `[HLSStreamWorker-0]`, `[HLSStreamWriter-audio-0]`, …) into its HLS
+ * substreams: one, or one per rendition when it muxes external audio. Per
+ * substream: the numbers written in order, those written out of turn
+ * (gaps), the fMP4 initialization sections (a number written again right
+ * after itself) and the seconds written (the durations it queued them with).
  */
 export function streamlinkSubstreams(lines) {
-  const subs = [];
-  const take = (kind, n) => {
-    const next = subs.find((x) => x[kind].last === n - 1 || x[kind].last === null && x.start === n);
-    if (next) return next;
-    if (kind === 'written') {
-      const again = subs.find((x) => x.written.last === n);
-      if (again) return { again };
-    }
-    return null;
+  const subs = new Map();
+  const sub = (key) => {
+    if (!subs.has(key)) subs.set(key, { key, durations: new Map(), written: [], gaps: [], inits: 0 });
+    return subs.get(key);
   };
   for (const line of lines) {
-    const st = /Start Sequence: (\d+)/.exec(line);
-    if (st) subs.push({ start: Number(st[1]), queued: { last: null, durations: new Map() }, written: { last: null, nums: [] }, gaps: [], inits: 0 });
-    const q = /Queuing HLSSegment\(num=(\d+),.*duration=([\d.]+)/.exec(line);
-    if (q) {
-      const n = Number(q[1]);
-      const sub = take('queued', n) || subs[subs.length - 1];
-      if (sub) {
-        sub.queued.last = n;
-        sub.queued.durations.set(n, Number(q[2]));
-      }
-    }
+    const th = /\[HLSStream(?:Worker|Writer)(-[^\]]*)\]/.exec(line);
+    if (!th) continue;
+    const q = /Queuing HLSSegment\(num=(\d+),.*?duration=([\d.]+)/.exec(line);
+    if (q) sub(th[1]).durations.set(Number(q[1]), Number(q[2]));
     const w = /Writing segment (\d+) to output/.exec(line);
     if (w) {
+      const x = sub(th[1]);
       const n = Number(w[1]);
-      const sub = take('written', n);
-      if (sub && sub.again) sub.again.inits++;
-      else if (sub) {
-        sub.written.last = n;
-        sub.written.nums.push(n);
-      } else if (subs.length) {
-        // Out of turn: a gap in whichever substream it belongs to.
-        const near = subs.reduce((a, x) => (Math.abs((x.written.last ?? x.start) - n) < Math.abs((a.written.last ?? a.start) - n) ? x : a));
-        near.gaps.push(n);
-        near.written.last = n;
-        near.written.nums.push(n);
+      const last = x.written[x.written.length - 1];
+      if (last === n) x.inits++;
+      else {
+        if (last !== undefined && n !== last + 1) x.gaps.push(n);
+        x.written.push(n);
       }
     }
   }
-  return subs.map((x) => ({
-    start: x.start,
-    written: x.written.nums,
+  return [...subs.values()].filter((x) => x.written.length).map((x) => ({
+    key: x.key,
+    start: x.written[0],
+    written: x.written,
     gaps: x.gaps,
     inits: x.inits,
-    seconds: x.written.nums.reduce((a, n) => a + (x.queued.durations.get(n) || 0), 0),
+    seconds: x.written.reduce((a, n) => a + (x.durations.get(n) || 0), 0),
   }));
 }
 
@@ -471,13 +453,14 @@ export async function streamlink({ stream = 'loop', ts = 'source', killAt = null
   const errors = [];
   let code = null;
   try {
-    const proc = L.track(spawn('timeout', ['-s', 'INT', '-k', '10', String(PLAY_SECONDS), STREAMLINK, '--loglevel', 'debug', '--hls-live-edge', '3',
+    const proc = L.track(spawn('timeout', ['-s', 'INT', '-k', '10', String(PLAY_SECONDS), STREAMLINK, '--loglevel', 'debug',
+      '--logformat', '[{threadName}][{name}][{levelname}] {message}', '--hls-live-edge', '3',
       '--stream-segmented-queue-deadline', '3', '--ffmpeg-ffmpeg', 'ffmpeg', `hls://${url}`, 'best', '-o', file, '-f'], { stdio: ['ignore', 'pipe', 'pipe'] }));
     const onLog = (line, t) => {
       log.push(`${t} ${line}`);
       const s = /End Sequence: (\S+)/.exec(line);
       if (s && live === null) live = s[1] === 'None';
-      if (/\[(error|warning)\]/.test(line) && !/Encountered a stream discontinuity/.test(line)) errors.push(line.slice(0, 200));
+      if (/\]\[(error|warning|critical)\] /.test(line) && !/Encountered a stream discontinuity/.test(line)) errors.push(line.slice(0, 200));
     };
     lines(proc.stdout, t0, onLog);
     lines(proc.stderr, t0, onLog);
