@@ -10,7 +10,8 @@
 // Independent scenarios run side by side (PLAYER_JOBS at once).
 //
 // Usage: node run.mjs [KEY...]   (default: the suite; `node run.mjs list` names them)
-//        node run.mjs matrix     every client on every stream in both modes (the survey)
+//        node run.mjs matrix [--add]   every client on every stream in both modes (the
+//                                survey; --add counts its runs with the last survey's)
 //        node run.mjs readme     write README.md's client table from the last survey
 //                                (target/player-matrix-survey.json; `matrix` does it too)
 // A run of the whole suite writes target/player-matrix.{json,md} and fails
@@ -19,7 +20,7 @@
 //      CHROMIUM (default /usr/bin/chromium), PLAY_SECONDS (default 50),
 //      PLAYER_JOBS (scenarios at once, default 4; a client outside the
 //      browser counts as half a scenario).
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import * as L from './lib.mjs';
 import { PLAY_SECONDS, sleep } from './lib.mjs';
@@ -398,14 +399,24 @@ async function main() {
       jobs: limit,
       versions: await versions,
       clients: Object.fromEntries(Object.entries(CLIENTS).map(([id, c]) => [id, { label: c.label, version: c.version, checks: c.checks }])),
-      matrix: results.filter((r) => r.matrix).map((r) => ({ ...r.matrix, key: r.key, clientPassed: r.clientPassed, ok: r.fails.length === 0, summary: r.summary, fails: r.fails }))
+      matrix: results.filter((r) => r.matrix).map((r) => ({ ...r.matrix, key: r.key, ok: r.fails.length === 0, runs: [{ passed: r.clientPassed, summary: r.summary, fails: r.fails }] }))
         .sort((a, b) => a.key.localeCompare(b.key)),
     };
+    // `matrix --add`: this survey's runs join the last survey's (same versions), so the table counts every run.
+    if (survey && args.includes('--add') && existsSync(RESULTS.replace(/\.json$/, '-survey.json'))) {
+      const before = JSON.parse(readFileSync(RESULTS.replace(/\.json$/, '-survey.json'), 'utf8'));
+      if (JSON.stringify(before.versions) !== JSON.stringify(out.versions)) throw new Error('the last survey ran other versions: run `node run.mjs matrix` without --add');
+      for (const m of out.matrix) {
+        const old = before.matrix.find((x) => x.key === m.key);
+        if (old) m.runs = [...(old.runs || [{ passed: old.clientPassed, summary: old.summary, fails: old.fails }]), ...m.runs];
+      }
+      out.surveys = (before.surveys || [before.date]).concat(out.date);
+    }
     mkdirSync(path.dirname(RESULTS), { recursive: true });
     const file = survey ? RESULTS.replace(/\.json$/, '-survey.json') : RESULTS;
     writeFileSync(file, JSON.stringify(out, null, 1));
-    const detail = out.matrix.map((m) => `| ${m.client} | ${m.stream} | ${m.ts} | ${m.clientPassed ? 'passes' : 'fails'} | ${(m.clientPassed ? m.summary : m.fails.join('; ')).replace(/\|/g, '/')} |`);
-    writeFileSync(file.replace(/\.json$/, '.md'), [matrixMarkdown(out), '', '| client | stream | ts | result | detail |', '|---|---|---|---|---|', ...detail, ''].join('\n'));
+    const detail = out.matrix.flatMap((m) => m.runs.map((r, i) => `| ${m.client} | ${m.stream} | ${m.ts} | ${i + 1} | ${r.passed ? 'passes' : 'fails'} | ${(r.passed ? r.summary : r.fails.join('; ')).replace(/\|/g, '/')} |`));
+    writeFileSync(file.replace(/\.json$/, '.md'), [matrixMarkdown(out), '', '| client | stream | ts | run | result | detail |', '|---|---|---|---|---|---|', ...detail, ''].join('\n'));
     console.log(`matrix results: ${file} and ${file.replace(/\.json$/, '.md')}`);
     if (survey) {
       readme(false, file);
