@@ -207,7 +207,6 @@ export async function vlc({ stream = 'loop', ts = 'source', killAt = null } = {}
   if (ts === 'continuous' && backs.length) fails.push(`get_time went back ${backs.length} times (first at ${backs[0].t} ms: ${backs[0].media} s)`);
   const played = samples.length ? samples[samples.length - 1].pos : 0;
   if (played > 0 && (lost.frames + lost.buffers) / (played * 46.875) >= 0.1) fails.push(`lost ${lost.frames} frames and ${lost.buffers} audio buffers`);
-  if (process.env.VLC_DEBUG) console.log(samples.map((x) => `${x.t}:${x.pos.toFixed(2)}:${x.media}:${x.frames}`).join(' '));
   const events = [{ kind: 'vlc', log: log.filter((l) => !/decoder debug|Buffering|Skip/.test(l)).slice(-300) }];
   return {
     name: `VLC, ${stream}, ts=${ts}`,
