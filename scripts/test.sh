@@ -1,13 +1,21 @@
 #!/usr/bin/env bash
 # All of pseudolive's tests: format, lints, unit and behaviour tests, then
 # real players (hls.js, Chromium's own HLS player, Shaka Player and video.js
-# in headless Chromium, ffmpeg, GStreamer, hls.js through nginx in front of
-# two replicas and against injected faults) against the release binary.
-# Installs what it needs on a fresh machine (apt packages when running as
-# root, npm ci). Exits non-zero on any failure. SKIP_PLAYERS=1 skips the
-# player suite.
+# in headless Chromium, ffmpeg, GStreamer playbin3 and playbin, VLC, mpv,
+# Streamlink, hls.js through nginx in front of two replicas and against
+# injected faults) against the release binary. Installs what it needs on a
+# fresh machine (apt packages when running as root, npm ci, Streamlink from
+# PyPI in a virtualenv under target/). Exits non-zero on any failure.
+# SKIP_PLAYERS=1 skips the player suite.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+# apt-get update, once per run.
+apt_updated=0
+apt_install() {
+  [ "$apt_updated" = 1 ] || { apt-get update -qq; apt_updated=1; }
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null
+}
 
 # Installs Debian packages (as root) for the commands given that are missing.
 need() {
@@ -18,8 +26,7 @@ need() {
   done
   if [ ${#missing[@]} -gt 0 ]; then
     if [ "$(id -u)" = 0 ]; then
-      apt-get update -qq
-      DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+      apt_install "${missing[@]}"
     else
       echo "missing: ${missing[*]} (install them, or run as root to have them installed)" >&2
       exit 1
@@ -35,8 +42,7 @@ need_pkgs() {
   done
   if [ ${#missing[@]} -gt 0 ]; then
     if [ "$(id -u)" = 0 ]; then
-      apt-get update -qq
-      DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+      apt_install "${missing[@]}"
     else
       echo "missing: ${missing[*]} (install them, or run as root to have them installed)" >&2
       exit 1
@@ -63,13 +69,23 @@ if [ "${SKIP_PLAYERS:-0}" = 1 ]; then
 fi
 
 echo "== players: dependencies"
-need chromium:chromium ffmpeg:ffmpeg node:"nodejs npm" nginx:nginx gst-launch-1.0:gstreamer1.0-tools
-# GStreamer's HLS client (hlsdemux2) and decoders, driven from Debian's python3.
-need_pkgs gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad gstreamer1.0-libav python3-gst-1.0
+need chromium:chromium ffmpeg:ffmpeg node:"nodejs npm" nginx:nginx gst-launch-1.0:gstreamer1.0-tools vlc:vlc-bin mpv:mpv
+# GStreamer's HLS clients (hlsdemux2, hlsdemux) and decoders, driven from
+# Debian's python3; VLC's demuxers and decoders; venv for Streamlink.
+need_pkgs gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad gstreamer1.0-libav python3-gst-1.0 \
+  vlc-plugin-base python3-venv
 (cd tests/player && npm ci --no-audit --no-fund --loglevel=error)
+# Streamlink and its dependencies, pinned (tests/player/requirements.txt).
+venv=target/player-venv
+if ! cmp -s tests/player/requirements.txt "$venv/requirements.txt"; then
+  rm -rf "$venv"
+  /usr/bin/python3 -m venv "$venv"
+  "$venv/bin/pip" install --quiet --disable-pip-version-check -r tests/player/requirements.txt
+  cp tests/player/requirements.txt "$venv/requirements.txt"
+fi
 cargo build --release --quiet
 
 echo "== players"
-timeout -k 10 900 node tests/player/run.mjs
+timeout -k 10 1500 node tests/player/run.mjs
 timeout -k 10 120 node tests/player/page.mjs
 timeout -k 10 300 node tests/player/packagers.mjs

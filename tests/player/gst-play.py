@@ -1,10 +1,13 @@
 #!/usr/bin/python3
-"""GStreamer playbin3 (hlsdemux2) plays an HLS URL into fakesinks synced to the
-clock, querying the position twice a second; one JSON object per line on
-stdout. Optionally caps hlsdemux2's max-bitrate at a given second (a forced
-down-switch).
+"""GStreamer playbin3 (hlsdemux2) or playbin (the legacy hlsdemux) plays an HLS
+URL into fakesinks synced to the clock, querying the position twice a second;
+one JSON object per line on stdout. Optionally caps the demuxer's bitrate at
+a given second (a forced down-switch): hlsdemux2's max-bitrate, the legacy
+hlsdemux's connection-speed.
 
-Usage: gst-play.py URI SECONDS [CAP_AT_SECONDS CAP_BITS_PER_SECOND]
+Usage: gst-play.py URI SECONDS [CAP_AT_SECONDS CAP_BITS_PER_SECOND [ELEMENT]]
+ELEMENT: playbin3 (default) or playbin (with hlsdemux2 ranked out, so the
+legacy hlsdemux plays).
 """
 import json
 import sys
@@ -19,6 +22,7 @@ Gst.init(None)
 uri, seconds = sys.argv[1], float(sys.argv[2])
 cap_at = float(sys.argv[3]) if len(sys.argv) > 4 else None
 cap_bps = int(sys.argv[4]) if len(sys.argv) > 4 else None
+element = sys.argv[5] if len(sys.argv) > 5 else "playbin3"
 t0 = time.monotonic()
 
 
@@ -26,7 +30,13 @@ def emit(kind, **fields):
     print(json.dumps({"t": round((time.monotonic() - t0) * 1000), "kind": kind, **fields}), flush=True)
 
 
-pipe = Gst.ElementFactory.make("playbin3")
+if element == "playbin":
+    # GStreamer 1.22 ranks hlsdemux2 above the legacy hlsdemux, and playbin
+    # would pick it too: the legacy client is the pair playbin + hlsdemux.
+    feature = Gst.Registry.get().lookup_feature("hlsdemux2")
+    if feature:
+        feature.set_rank(Gst.Rank.NONE)
+pipe = Gst.ElementFactory.make(element)
 pipe.set_property("uri", uri)
 for prop in ("video-sink", "audio-sink"):
     sink = Gst.ElementFactory.make("fakesink")
@@ -84,11 +94,15 @@ def tick():
     elapsed = time.monotonic() - t0
     ok, pos = pipe.query_position(Gst.Format.TIME)
     fields = {"pos": pos / 1e9 if ok and pos >= 0 else None}
-    if demuxers:
+    if demuxers and demuxers[0].find_property("current-bandwidth"):
         fields["bandwidth"] = demuxers[0].get_property("current-bandwidth")
     emit("position", **fields)
     if cap_at is not None and not capped[0] and elapsed >= cap_at and demuxers:
-        demuxers[0].set_property("max-bitrate", cap_bps)
+        demuxer = demuxers[0]
+        if demuxer.get_factory().get_name() == "hlsdemux2":
+            demuxer.set_property("max-bitrate", cap_bps)
+        else:
+            demuxer.set_property("connection-speed", cap_bps // 1000)
         capped[0] = True
         emit("capped", max_bitrate=cap_bps)
     if elapsed >= seconds:

@@ -148,8 +148,8 @@ export function firstJump(samples, excused = () => false) {
  * timeline that started at `startS` (Unix seconds): the number of
  * distinct loops played, minus one. Null when the player gives no date.
  */
-export function loopsCrossed(samples, startS) {
-  const loops = new Set(samples.filter((s) => s.pdt).map((s) => Math.floor((s.pdt / 1000 - startS) / LOOP_SECONDS)));
+export function loopsCrossed(samples, startS, loopSeconds = LOOP_SECONDS) {
+  const loops = new Set(samples.filter((s) => s.pdt).map((s) => Math.floor((s.pdt / 1000 - startS) / loopSeconds)));
   return loops.size === 0 ? null : loops.size - 1;
 }
 
@@ -306,8 +306,8 @@ export async function startRecordingProxy(target) {
  * option names: the program date-time of media sequence 0, read from the
  * playlist of the instant `startS`.
  */
-export async function anchorOf(base, startS) {
-  const text = await (await fetch(`${base}/start=${startS}/loop_low.m3u8?now=${startS * 1000}`)).text();
+export async function anchorOf(base, startS, media = 'loop_low') {
+  const text = await (await fetch(`${base}/start=${startS}/${media}.m3u8?now=${startS * 1000}`)).text();
   const msn = Number((/#EXT-X-MEDIA-SEQUENCE:(\d+)/.exec(text) || [])[1]);
   const pdt = (/#EXT-X-PROGRAM-DATE-TIME:(\S+)/.exec(text) || [])[1];
   if (msn !== 0 || !pdt) throw new Error(`the playlist at start=${startS} does not begin with segment 0 and a date:\n${text}`);
@@ -370,4 +370,79 @@ export function loopWraps(urls) {
     prev = i;
   }
   return wraps;
+}
+
+/**
+ * What the harnesses know of a stream of tests/player/static, read from its
+ * files: `name`, `main` (the variants of the master, lowest bandwidth
+ * first, each { name, bandwidth, height }), `masterOrder` (their names in
+ * the master's order), `renditions` (track names of
+ * EXT-X-MEDIA playlists), `tracks` (track name → its segment files in loop
+ * order), `loopSeconds` (sum of the first variant's #EXTINF),
+ * `discontinuities` per loop (the loop point and the source's own), `video`
+ * (whether the variants carry video), `variantOf(url)` (the track a segment
+ * URL belongs to, or null) and `segmentOf(url)` ({ track, index, count }).
+ */
+export function streamInfo(name) {
+  const dir = path.join(here, 'static', name);
+  const master = readFileSync(path.join(dir, 'abr.m3u8'), 'utf8').split('\n').map((l) => l.trim());
+  const attr = (line, key) => (new RegExp(`[:,]${key}=("[^"]*"|[^,]*)`).exec(line) || [])[1]?.replace(/"/g, '');
+  const trackOf = (uri) => uri.split('/')[0];
+  const main = [];
+  const renditions = [];
+  master.forEach((line, i) => {
+    if (line.startsWith('#EXT-X-STREAM-INF')) {
+      const res = attr(line, 'RESOLUTION');
+      main.push({ name: trackOf(master[i + 1]), bandwidth: Number(attr(line, 'BANDWIDTH')), height: res ? Number(res.split('x')[1]) : null });
+    }
+    if (line.startsWith('#EXT-X-MEDIA') && attr(line, 'URI')) renditions.push(trackOf(attr(line, 'URI')));
+  });
+  const masterOrder = main.map((v) => v.name);
+  main.sort((a, b) => a.bandwidth - b.bandwidth);
+  const tracks = {};
+  let loopSeconds = null;
+  let discontinuities = 1;
+  for (const t of [...main.map((v) => v.name), ...renditions]) {
+    const text = readFileSync(path.join(dir, t, 'index.m3u8'), 'utf8');
+    tracks[t] = text.split('\n').filter((l) => l && !l.startsWith('#')).map((l) => l.trim());
+    if (loopSeconds === null) {
+      loopSeconds = [...text.matchAll(/#EXTINF:([\d.]+)/g)].reduce((s, m) => s + Number(m[1]), 0);
+      discontinuities += (text.match(/#EXT-X-DISCONTINUITY\s/g) || []).length;
+    }
+  }
+  const re = new RegExp(`/${name}/([^/]+)/([^/?]+)(\\?|$)`);
+  const segmentOf = (url) => {
+    const m = re.exec(url);
+    if (!m || !tracks[m[1]]) return null;
+    const index = tracks[m[1]].indexOf(m[2]);
+    return index < 0 ? null : { track: m[1], index, count: tracks[m[1]].length };
+  };
+  return {
+    name, main, masterOrder, renditions, tracks, loopSeconds, discontinuities, segmentOf,
+    video: main.some((v) => v.height),
+    variantOf: (url) => (segmentOf(url) || {}).track || null,
+  };
+}
+
+/**
+ * Loop points crossed by the segments fetched of `stream` (a streamInfo), in
+ * request order, counted over the tracks named in `tracks` (default: the
+ * variants of the master, which are cut alike): a fetch of one of the loop's
+ * first two segments right after one of its last two.
+ */
+export function wrapsOf(stream, urls, tracks = stream.main.map((v) => v.name)) {
+  let wraps = 0;
+  let prev = null;
+  for (const url of urls) {
+    const s = stream.segmentOf(url);
+    if (!s || !tracks.includes(s.track)) continue;
+    if (prev !== null && prev.index >= prev.count - 2 && s.index <= 1) wraps++;
+    prev = s;
+  }
+  return wraps;
+}
+
+/** The master playlist path of `stream` in timestamp mode `ts` (`source` or `continuous`), after any other `options`. */
+export function srcOf(stream, ts, options = []) {
+  return `/${[...options, `ts=${ts}`].join('/')}/${stream}.m3u8`;
 }
