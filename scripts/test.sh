@@ -89,3 +89,4 @@ echo "== players"
 timeout -k 10 1500 node tests/player/run.mjs
 timeout -k 10 120 node tests/player/page.mjs
 timeout -k 10 300 node tests/player/packagers.mjs
+timeout -k 10 120 scripts/test-h2-proxy.sh

@@ -34,9 +34,11 @@ pub struct Cli {
     /// List at least this many seconds of media (a DVR window), like the `dvr=` URL option.
     #[arg(long, value_parser = options::parse_dvr_secs, value_name = "SECS")]
     pub dvr: Option<u32>,
-    /// Timestamp mode, like the `ts=` URL option: source (the files as they are) or continuous.
-    #[arg(long, value_parser = options::parse_ts, value_name = "MODE")]
-    pub ts: Option<options::TsMode>,
+    /// Timestamp mode, like the `ts=` URL option: continuous (the default: media time keeps
+    /// rising across loop points, which every client measured plays) or source (the files as
+    /// they are).
+    #[arg(long, value_parser = options::parse_ts, value_name = "MODE", default_value = "continuous")]
+    pub ts: options::TsMode,
     /// LL-HLS part target in seconds (0: off), like the `ll=` URL option.
     #[arg(long, value_parser = options::parse_ll, value_name = "SECS")]
     pub ll: Option<options::LowLatency>,
@@ -97,7 +99,7 @@ impl Cli {
             window_segments: None,
             dvr_secs: self.dvr,
             start_ms: None,
-            ts: self.ts,
+            ts: Some(self.ts),
             ll: self.ll,
             faults: (!self.faults.is_empty()).then(|| options::Faults(self.faults.clone())),
         }

@@ -40,7 +40,7 @@ function judgeMap0(r) {
 
 /**
  * ffmpeg -map 0 on /ts=continuous/loop.m3u8 must exit 0 with every stream
- * complete; the same harness on the source timestamps (/loop.m3u8, where
+ * complete; the same harness on the source timestamps (/ts=source/loop.m3u8, where
  * ffmpeg starves a playlist at the first loop point) is the control and
  * must fail.
  */
@@ -48,7 +48,7 @@ export async function ffmpegContinuous({ killAt = null } = {}) {
   const server = await L.startPseudolive();
   try {
     const killer = L.playFor(killAt === null ? 0 : killAt + 1, { proc: server.proc, killAt });
-    const [r, control] = await Promise.all([ffmpegMap0(server.base, '/ts=continuous/loop.m3u8'), ffmpegMap0(server.base, '/loop.m3u8')]);
+    const [r, control] = await Promise.all([ffmpegMap0(server.base, '/ts=continuous/loop.m3u8'), ffmpegMap0(server.base, '/ts=source/loop.m3u8')]);
     await killer;
     const fails = judgeMap0(r);
     const controlFails = judgeMap0(control);

@@ -28,6 +28,7 @@ import { fault404, faultSlow, faultStale } from './faults.mjs';
 import { ffmpegContinuous } from './continuous.mjs';
 import { gstreamer, shaka, videojs } from './clients.mjs';
 import { mpv, streamlink, vlc } from './matrix.mjs';
+import { LL_SECONDS, hlsjsLowLatency, shakaLowLatency } from './lowlatency.mjs';
 import { RESULTS, clientVersions, matrixMarkdown, readme, readmeDisagrees } from './table.mjs';
 
 /** hls.js for PLAY_SECONDS with two forced switches; `killAt` (s) kills the server then. */
@@ -251,11 +252,11 @@ const CLIENTS = {
 // which pass only in some runs (see README.md).
 const SUITE = {
   hlsjs: { 'loop:source': 'pass', 'loop:continuous': 'pass', 'loopa:source': 'pass', 'loopd:source': 'pass', 'loopf:source': 'pass' },
-  shaka: { 'loop:source': 'pass', 'loop:continuous': 'fail' },
+  shaka: { 'loop:source': 'pass', 'loop:continuous': 'pass' },
   videojs: { 'loop:source': 'pass', 'loop:continuous': 'pass', 'loopf:source': 'pass' },
   playbin3: { 'loop:source': 'pass', 'loop:continuous': 'pass', 'loopa:source': 'pass', 'loopd:source': 'pass', 'loopf:source': 'fail', 'loopf:continuous': 'pass' },
   playbin: { 'loop:source': 'pass', 'loop:continuous': 'pass', 'loopa:source': 'pass', 'loopd:continuous': 'pass', 'loopf:continuous': 'pass' },
-  vlc: { 'loop:source': 'pass', 'loop:continuous': 'fail', 'loopa:source': 'pass', 'loopd:source': 'fail', 'loopf:source': 'fail' },
+  vlc: { 'loop:source': 'pass', 'loop:continuous': 'pass', 'loopa:source': 'pass', 'loopd:source': 'fail', 'loopf:source': 'fail' },
   mpv: { 'loop:source': 'fail', 'loop:continuous': 'pass', 'loopa:source': 'pass', 'loopd:source': 'fail', 'loopf:continuous': 'fail' },
   streamlink: { 'loop:source': 'fail', 'loop:continuous': 'pass', 'loopa:continuous': 'pass', 'loopd:continuous': 'pass', 'loopf:continuous': 'pass' },
 };
@@ -319,6 +320,12 @@ const others = [
   { key: 'vlc-killed', seconds: PLAY_SECONDS, weight: 0.5, run: killed(vlc, PLAY_SECONDS) },
   { key: 'mpv-killed', seconds: PLAY_SECONDS, weight: 0.5, run: killed((o) => mpv({ ...o, ts: 'continuous' }), PLAY_SECONDS) },
   { key: 'streamlink-killed', seconds: PLAY_SECONDS, weight: 0.5, run: killed((o) => streamlink({ ...o, ts: 'continuous' }), PLAY_SECONDS) },
+  // Low-latency HLS: hls.js on TS and fMP4 parts (each with the same player
+  // on the regular playlist as the control of its latency), Shaka on fMP4.
+  { key: 'll-hlsjs', seconds: LL_SECONDS, weight: 2, run: () => hlsjsLowLatency({ stream: 'loop' }) },
+  { key: 'll-hlsjs-fmp4', seconds: LL_SECONDS, run: () => hlsjsLowLatency({ stream: 'loopf', control: false }) },
+  { key: 'll-shaka-fmp4', seconds: LL_SECONDS, run: () => shakaLowLatency({ stream: 'loopf' }) },
+  { key: 'll-hlsjs-killed', seconds: LL_SECONDS, run: killed((o) => hlsjsLowLatency({ ...o, control: false }), LL_SECONDS, 'hls.js lowLatencyMode') },
 ];
 
 /**
