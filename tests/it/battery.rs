@@ -238,7 +238,8 @@ fn bad_input_battery() {
     let root = temp_dir("battery").join("static");
     bad_library(&root);
     let started = Instant::now();
-    let mut server = start(&root, &["--probe", "native"]);
+    // Source timestamps: the URIs below are the files' own paths.
+    let mut server = start(&root, &["--probe", "native", "--ts", "source"]);
     for (stream, path, status, words, _) in CASES {
         let (got, headers, body) = request(server.port, "GET", path, &[]);
         let text = String::from_utf8_lossy(&body);
