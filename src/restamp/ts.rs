@@ -731,15 +731,21 @@ fn patch_pes_header(payload: &mut [u8], offset: u64, stats: &mut TsPatchStats) {
     }
 }
 
+/// A big-endian field of up to 8 bytes (timestamps are 5 or 6); longer
+/// fields count by their last 8 bytes.
 fn read_be(field: &[u8]) -> u64 {
-    field.iter().fold(0, |v, &b| (v << 8) | u64::from(b))
+    let n = field.len().min(8);
+    let mut b = [0u8; 8];
+    b[8 - n..].copy_from_slice(&field[field.len() - n..]);
+    u64::from_be_bytes(b)
 }
 
+/// Writes the low bytes of `v` into a big-endian field of up to 8 bytes
+/// (longer fields get their last 8 bytes written).
 fn write_be(field: &mut [u8], v: u64) {
-    let n = field.len();
-    for (i, b) in field.iter_mut().enumerate() {
-        *b = (v >> (8 * (n - 1 - i))) as u8;
-    }
+    let n = field.len().min(8);
+    let len = field.len();
+    field[len - n..].copy_from_slice(&v.to_be_bytes()[8 - n..]);
 }
 
 const MASK_33: u64 = PTS_WRAP - 1;
