@@ -68,18 +68,31 @@ CONF
 "$NGINX" -p "$tmp/nginx" -c nginx.conf
 until curl -sf "http://127.0.0.1:$ng_port/demo_low.m3u8" -o /dev/null; do sleep 0.05; done
 
-# run_wrk URL CONNECTIONS -> "requests/s p50_ms p99_ms"
+ng_pid=$(cat "$tmp/nginx/logs/nginx.pid")
+# CPU time (clock ticks) of a server: pseudolive, or nginx's master and workers.
+cpu_of() {
+  local pids=$1
+  [ "$pids" = nginx ] && pids="$ng_pid $(pgrep -P "$ng_pid" | tr '\n' ' ')"
+  local t=0 p
+  for p in $pids; do t=$((t + $(awk '{print $14 + $15}' "/proc/$p/stat"))); done
+  echo $t
+}
+# run_wrk URL CONNECTIONS SERVER -> "requests/s p50_ms p99_ms server_cpu_us_per_request"
 run_wrk() {
-  wrk -t2 -c"$2" -d"${secs}s" --latency "$1" | awk '
+  local c0 c1 out
+  c0=$(cpu_of "$3")
+  out=$(wrk -t2 -c"$2" -d"${secs}s" --latency "$1")
+  c1=$(cpu_of "$3")
+  awk -v cpu=$((c1 - c0)) -v hz="$(getconf CLK_TCK)" -v secs="$secs" '
     /Requests\/sec/ {rps=$2}
     function ms(v) { if (v ~ /us$/) return v/1000; if (v ~ /ms$/) return v+0; if (v ~ /s$/) return v*1000; return v }
     $1=="50%" {p50=ms($2)} $1=="99%" {p99=ms($2)}
     /Non-2xx/ {bad=$NF}
-    END { if (bad) print "NON-2xx:", bad > "/dev/stderr"; printf "%.0f %.3f %.3f\n", rps, p50, p99 }'
+    END { if (bad) print "NON-2xx:", bad > "/dev/stderr"; printf "%.0f %.3f %.3f %.1f\n", rps, p50, p99, cpu / hz * 1e6 / (rps * secs) }' <<<"$out"
 }
 
-echo "| what | connections | pseudolive req/s (runs) | nginx req/s (runs) | ratio | pseudolive p50 / p99 ms | nginx p50 / p99 ms |"
-echo "|---|---|---|---|---|---|---|"
+echo "| what | connections | pseudolive req/s (runs) | nginx req/s (runs) | ratio | pseudolive p50 / p99 ms | nginx p50 / p99 ms | server CPU µs per request: pseudolive / nginx |"
+echo "|---|---|---|---|---|---|---|---|"
 for what in ${CASES:-playlist segment segment-source segment-continuous}; do
   case $what in
     playlist) a="http://127.0.0.1:$pl_port/demo_low.m3u8"; b="http://127.0.0.1:$ng_port/demo_low.m3u8" ;;
@@ -89,18 +102,20 @@ for what in ${CASES:-playlist segment segment-source segment-continuous}; do
     segment-continuous) a="http://127.0.0.1:$pl_port/ts=continuous/g=15007/demo/high/seg_007.ts"; b="http://127.0.0.1:$ng_port/demo/high/seg_007.ts" ;;
   esac
   for c in 64 256; do
-    read -r a1 a1p50 a1p99 < <(run_wrk "$a" "$c")
-    read -r b1 b1p50 b1p99 < <(run_wrk "$b" "$c")
-    read -r a2 a2p50 a2p99 < <(run_wrk "$a" "$c")
-    read -r b2 b2p50 b2p99 < <(run_wrk "$b" "$c")
-    python3 - "$what" "$c" "$a1" "$a2" "$b1" "$b2" "$a1p50" "$a2p50" "$a1p99" "$a2p99" "$b1p50" "$b2p50" "$b1p99" "$b2p99" <<'PY'
+    read -r a1 a1p50 a1p99 a1cpu < <(run_wrk "$a" "$c" "$pl_pid")
+    read -r b1 b1p50 b1p99 b1cpu < <(run_wrk "$b" "$c" nginx)
+    read -r a2 a2p50 a2p99 a2cpu < <(run_wrk "$a" "$c" "$pl_pid")
+    read -r b2 b2p50 b2p99 b2cpu < <(run_wrk "$b" "$c" nginx)
+    python3 - "$what" "$c" "$a1" "$a2" "$b1" "$b2" "$a1p50" "$a2p50" "$a1p99" "$a2p99" "$b1p50" "$b2p50" "$b1p99" "$b2p99" \
+      "$a1cpu" "$a2cpu" "$b1cpu" "$b2cpu" <<'PY'
 import sys
 w, c, a1, a2, b1, b2, *lat = sys.argv[1:]
 a1, a2, b1, b2 = map(float, (a1, a2, b1, b2))
 l = list(map(float, lat))
 ma, mb = (a1 + a2) / 2, (b1 + b2) / 2
 print(f"| {w} | {c} | {ma:.0f} ({a1:.0f}, {a2:.0f}) | {mb:.0f} ({b1:.0f}, {b2:.0f}) | {ma / mb:.2f} | "
-      f"{(l[0]+l[1])/2:.2f} / {(l[2]+l[3])/2:.2f} | {(l[4]+l[5])/2:.2f} / {(l[6]+l[7])/2:.2f} |")
+      f"{(l[0]+l[1])/2:.2f} / {(l[2]+l[3])/2:.2f} | {(l[4]+l[5])/2:.2f} / {(l[6]+l[7])/2:.2f} | "
+      f"{(l[8]+l[9])/2:.1f} / {(l[10]+l[11])/2:.1f} |")
 PY
   done
 done

@@ -38,10 +38,35 @@ fn copy_into(dst: &mut Vec<u8>, src: &[u8]) {
     dst.extend_from_slice(src);
 }
 
+/// `RESTAMP_LOOP=N` (or `N,copy`): copy the segment and restamp it N times
+/// (or only copy it), then exit; for counting instructions with
+/// `valgrind --tool=cachegrind`, which does not depend on the machine's load.
+fn instruction_loop(bytes: &[u8], plain: &TsShift) -> bool {
+    let Ok(spec) = std::env::var("RESTAMP_LOOP") else {
+        return false;
+    };
+    let (n, copy_only) = match spec.split_once(',') {
+        Some((n, what)) => (n.parse().unwrap_or(0), what == "copy"),
+        None => (spec.parse().unwrap_or(0), false),
+    };
+    let mut out = bytes.to_vec();
+    for _ in 0..n {
+        copy_into(&mut out, black_box(bytes));
+        if !copy_only {
+            black_box(apply(&mut out, black_box(plain)));
+        }
+    }
+    black_box(&out);
+    true
+}
+
 fn ts(c: &mut Criterion) {
     let path = segment();
     let bytes = std::fs::read(&path).unwrap();
     let plain = shift(&bytes, false);
+    if instruction_loop(&bytes, &plain) {
+        return;
+    }
     let trimmed = shift(&bytes, true);
     assert!(!plain.cc_deltas.is_empty() && plain.pts_offset_ticks != 0);
     assert!(

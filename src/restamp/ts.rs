@@ -441,12 +441,36 @@ impl TsShift {
             && self.cc_deltas.iter().all(|d| d.delta & 0x0f == 0)
             && self.lead.as_ref().is_none_or(|l| l.is_empty())
     }
+}
 
-    fn cc_delta(&self, pid: u16) -> Option<u8> {
-        self.cc_deltas
-            .iter()
-            .find(|d| d.pid == pid)
-            .map(|d| d.delta)
+/// A shift's CC delta by PID, remembering the last PID asked for: a
+/// segment's packets come in runs of one PID (a video frame is many packets).
+struct CcLookup<'a> {
+    deltas: &'a [CcDelta],
+    /// The last PID looked up (none yet: a value no PID has) and its delta.
+    last: (u16, u8),
+}
+
+impl<'a> CcLookup<'a> {
+    fn new(deltas: &'a [CcDelta]) -> Self {
+        CcLookup {
+            deltas,
+            last: (u16::MAX, 0),
+        }
+    }
+
+    /// The delta of `pid` (0 when it has none).
+    #[inline(always)]
+    fn delta(&mut self, pid: u16) -> u8 {
+        if pid != self.last.0 {
+            let delta = self
+                .deltas
+                .iter()
+                .find(|d| d.pid == pid)
+                .map_or(0, |d| d.delta);
+            self.last = (pid, delta);
+        }
+        self.last.1
     }
 }
 
@@ -487,6 +511,7 @@ pub fn apply(buf: &mut [u8], shift: &TsShift) -> TsPatchStats {
         other => other,
     };
     let mut cursor = 0;
+    let mut ccs = CcLookup::new(&shift.cc_deltas);
     let mut pos = 0;
     let mut in_sync = false;
     while let Some(at) = next_packet(buf, pos, in_sync) {
@@ -513,7 +538,7 @@ pub fn apply(buf: &mut [u8], shift: &TsShift) -> TsPatchStats {
                 }
             }
         }
-        patch_packet(packet, offset, shift, &mut stats);
+        patch_packet(packet, offset, &mut ccs, &mut stats);
     }
     stats.skipped_bytes += buf.len().saturating_sub(pos);
     stats
@@ -556,7 +581,7 @@ fn find_packet(buf: &[u8], pos: usize) -> Option<usize> {
     (pos..=buf.len() - PACKET).find(|&i| starts_packet(i))
 }
 
-fn patch_packet(p: &mut [u8; PACKET], offset: u64, shift: &TsShift, stats: &mut TsPatchStats) {
+fn patch_packet(p: &mut [u8; PACKET], offset: u64, ccs: &mut CcLookup, stats: &mut TsPatchStats) {
     let b1 = p[1];
     let pid = (u16::from(b1 & 0x1f) << 8) | u16::from(p[2]);
     if b1 & 0x80 != 0 || pid == NULL_PID {
@@ -567,7 +592,8 @@ fn patch_packet(p: &mut [u8; PACKET], offset: u64, shift: &TsShift, stats: &mut 
     if afc == 0 {
         return; // reserved: decoders discard the packet
     }
-    if let Some(delta) = shift.cc_delta(pid) {
+    let delta = ccs.delta(pid);
+    if delta != 0 {
         p[3] = (b3 & 0xf0) | (b3.wrapping_add(delta) & 0x0f);
     }
     if offset == 0 {
@@ -705,15 +731,21 @@ fn patch_pes_header(payload: &mut [u8], offset: u64, stats: &mut TsPatchStats) {
     }
 }
 
+/// A big-endian field of up to 8 bytes (timestamps are 5 or 6); longer
+/// fields count by their last 8 bytes.
 fn read_be(field: &[u8]) -> u64 {
-    field.iter().fold(0, |v, &b| (v << 8) | u64::from(b))
+    let n = field.len().min(8);
+    let mut b = [0u8; 8];
+    b[8 - n..].copy_from_slice(&field[field.len() - n..]);
+    u64::from_be_bytes(b)
 }
 
+/// Writes the low bytes of `v` into a big-endian field of up to 8 bytes
+/// (longer fields get their last 8 bytes written).
 fn write_be(field: &mut [u8], v: u64) {
-    let n = field.len();
-    for (i, b) in field.iter_mut().enumerate() {
-        *b = (v >> (8 * (n - 1 - i))) as u8;
-    }
+    let n = field.len().min(8);
+    let len = field.len();
+    field[len - n..].copy_from_slice(&v.to_be_bytes()[8 - n..]);
 }
 
 const MASK_33: u64 = PTS_WRAP - 1;

@@ -1379,3 +1379,38 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn packet_aligned_slices_restamp_like_the_whole() {
+    // What a part cut from a segment may rely on (see `TsShift`).
+    let t = track(&[6, 6], &[false, false], &[900_000, 0], 3600);
+    let plan = plan_of(&t);
+    let shift = plan.for_segment(2 * 2 + 1, 5 * 21_600);
+    assert!(shift.lead.is_none() && !shift.cc_deltas.is_empty());
+    let seg = &t.segments[1];
+    let whole = restamped(seg, &shift);
+    let packets = seg.len() / PACKET;
+    for (a, b) in [
+        (0, 1),
+        (0, packets / 2),
+        (3, packets),
+        (packets / 3, packets / 3 + 2),
+    ] {
+        let part = &seg[a * PACKET..b * PACKET];
+        assert_eq!(
+            restamped(part, &shift),
+            whole[a * PACKET..b * PACKET],
+            "{a}..{b}"
+        );
+    }
+    // A run's first segment: its splice applies to the whole segment only;
+    // a slice of the whole's output is what a part carries.
+    let shift = plan.for_segment(2 * 2, 4 * 21_600);
+    let lead = shift.lead.clone().expect("a run start");
+    let seg = &t.segments[0];
+    let whole = restamped(seg, &shift);
+    assert_eq!(whole.len(), seg.len());
+    assert!(!lead.fits(&seg[..PACKET * 4]));
+    let mut part = seg[..PACKET * 4].to_vec();
+    assert!(apply(&mut part, &shift).lead_mismatch);
+}
