@@ -277,7 +277,12 @@ impl LiveStream {
                     if fmp4 {
                         loader::fmp4_restamp_plan(&stream_dir, track).map(RestampPlan::Fmp4)
                     } else {
-                        loader::ts_restamp_plan(&stream_dir, track).map(RestampPlan::Ts)
+                        loader::ts_restamp_plan_on(
+                            &stream_dir,
+                            track,
+                            Some(live.stream.schedule_of(track)),
+                        )
+                        .map(RestampPlan::Ts)
                     }
                 })
                 .await;
