@@ -18,8 +18,10 @@ use crate::ticks::Ticks;
 use crate::urls::{self, MediaForm};
 
 mod live;
+mod rewritten;
 mod waits;
 pub use live::{LiveStream, LowLatencyRequest, Rendered, RestampPlan, gzip};
+pub use rewritten::Rewritten;
 
 /// Settings of a running library.
 #[derive(Debug, Clone)]

@@ -4,6 +4,8 @@
 
 use std::sync::Arc;
 
+use bytes::Bytes;
+
 use warp::http::HeaderMap;
 use warp::reply::Response;
 
@@ -13,6 +15,7 @@ use crate::library::{LiveStream, LowLatencyRequest, RestampPlan, StreamState};
 use crate::ll;
 use crate::options::{Fault, FaultAction, FaultRequest, LowLatency, Options, Resource, TsMode};
 use crate::restamp::ts::restamped;
+use crate::restamp::webvtt;
 use crate::stats::RouteLabel;
 use crate::ticks::Ticks;
 use crate::timeline;
@@ -348,6 +351,17 @@ async fn continuous(
     let mut parts = vec![stream.to_string()];
     parts.extend(path.iter().cloned());
     let (data, content_type) = files::bytes(&app.files, &parts).await?;
+    if webvtt::looks_like_webvtt(&data) {
+        let Some(offset) = webvtt_offset(app, &live, index, g).await? else {
+            return Ok(None); // Nothing timed to move it with: served as it is.
+        };
+        let body = live.rewritten(index).get_or_rewrite(g, &data, || {
+            webvtt::apply(&data, offset)
+                .map(Bytes::from)
+                .map_err(|e| HttpError::Failed(format!("/{stream}/{file}: {e}")))
+        })?;
+        return Ok(Some(reply::segment(body, content_type)));
+    }
     let fmp4 = crate::probe::fmp4::looks_like_mp4(&data);
     if !fmp4 && data.first() != Some(&0x47) {
         return Ok(None); // Neither MPEG-TS nor fMP4 (WebVTT, say): served as it is.
@@ -357,18 +371,81 @@ async fn continuous(
         .restamp_plan(index, dir, fmp4)
         .await
         .map_err(|e| HttpError::BadRequest(format!("ts=continuous: {e}")))?;
-    let start = live.stream.schedule_of(track).start_of(g);
-    let body = match plan.as_ref() {
-        RestampPlan::Ts(plan) => restamped(&data, &plan.for_segment(g, start.0)),
-        RestampPlan::Fmp4(plan) => {
-            let shifts = plan.for_segment((g % n) as usize, start.0).ok_or_else(|| {
-                HttpError::BadRequest(format!("ts=continuous: {file}: offset out of range"))
-            })?;
-            crate::restamp::fmp4::apply(&data, &shifts)
-                .map_err(|e| HttpError::BadRequest(format!("ts=continuous: {file}: {e}")))?
+    let body = rewritten_segment(&live, index, g, &data, &plan, &file)?;
+    Ok(Some(reply::segment(body, content_type)))
+}
+
+/// The offset (90 kHz) by which continuous mode moves the media that WebVTT
+/// segment `g` of track `index` is timed against: that of the segment of
+/// the stream's first audio or video track (MPEG-TS or fMP4, whole files,
+/// not encrypted) playing at the middle of it. `None` without such a track.
+async fn webvtt_offset(
+    app: &Arc<App>,
+    live: &Arc<LiveStream>,
+    index: usize,
+    g: u64,
+) -> Result<Option<u64>, HttpError> {
+    let tracks = &live.stream.tracks;
+    let schedule = live.stream.schedule_of(&tracks[index]);
+    let middle = schedule.start_of(g) + Ticks(schedule.duration_of(g).0 / 2);
+    for (r, reference) in tracks.iter().enumerate() {
+        let first = &reference.segments[0];
+        if r == index
+            || first.byte_range.is_some()
+            || first.key.as_ref().is_some_and(|k| k.method != "NONE")
+        {
+            continue;
         }
-    };
-    Ok(Some(reply::segment(body.into(), content_type)))
+        let ref_schedule = live.stream.schedule_of(reference);
+        let rg = ref_schedule.listed(middle);
+        let i = (rg % reference.segments.len() as u64) as usize;
+        let mut parts = vec![live.stream.name.clone()];
+        parts.extend(reference.segments[i].path.split('/').map(String::from));
+        let (data, _) = files::bytes(&app.files, &parts).await?;
+        let fmp4 = crate::probe::fmp4::looks_like_mp4(&data);
+        if !fmp4 && data.first() != Some(&0x47) {
+            continue; // Subtitles too, or something else untimed.
+        }
+        let dir = app.library.config().root.join(&live.stream.name);
+        let plan = live
+            .restamp_plan(r, dir, fmp4)
+            .await
+            .map_err(|e| HttpError::BadRequest(format!("ts=continuous: {e}")))?;
+        let start = ref_schedule.start_of(rg).0;
+        return Ok(match plan.as_ref() {
+            RestampPlan::Ts(plan) => Some(plan.pts_offset(rg, start)),
+            RestampPlan::Fmp4(plan) => plan.pts_offset(i, start),
+        });
+    }
+    Ok(None)
+}
+
+/// Segment `g` of track `index` (its file's bytes `data`) with continuous
+/// timestamps: rewritten once, then kept while clients ask for it.
+fn rewritten_segment(
+    live: &LiveStream,
+    index: usize,
+    g: u64,
+    data: &Bytes,
+    plan: &RestampPlan,
+    file: &str,
+) -> Result<Bytes, HttpError> {
+    let track = &live.stream.tracks[index];
+    let start = live.stream.schedule_of(track).start_of(g);
+    live.rewritten(index).get_or_rewrite(g, data, || {
+        Ok(match plan {
+            RestampPlan::Ts(plan) => restamped(data, &plan.for_segment(g, start.0)).into(),
+            RestampPlan::Fmp4(plan) => {
+                let i = (g % track.segments.len() as u64) as usize;
+                let shifts = plan.for_segment(i, start.0).ok_or_else(|| {
+                    HttpError::BadRequest(format!("ts=continuous: {file}: offset out of range"))
+                })?;
+                crate::restamp::fmp4::apply(data, &shifts)
+                    .map_err(|e| HttpError::BadRequest(format!("ts=continuous: {file}: {e}")))?
+                    .into()
+            }
+        })
+    })
 }
 
 /// Part `p` of global segment `g`, the file `path` of `stream`: once it
@@ -457,7 +534,7 @@ async fn part(
         match plan.as_ref() {
             // The whole segment as served, then the part: every packet
             // keeps its offset, and a run's first segment its audio splice.
-            RestampPlan::Ts(plan) => cut(&restamped(&data, &plan.for_segment(g, start.0)))?,
+            RestampPlan::Ts(_) => cut(&rewritten_segment(&live, index, g, &data, &plan, &file)?)?,
             RestampPlan::Fmp4(plan) => {
                 let shifts = plan.for_segment(i, start.0).ok_or_else(|| {
                     HttpError::BadRequest(format!("ts=continuous: {file}: offset out of range"))

@@ -8,6 +8,7 @@ use std::time::Duration;
 use bytes::Bytes;
 
 use super::Library;
+use super::rewritten::Rewritten;
 use super::waits::Waits;
 use crate::ll::{StreamParts, TrackFrames, TrackParts};
 use crate::loader::{self, Loaded};
@@ -142,6 +143,8 @@ pub struct LiveStream {
     init_paths: std::collections::HashSet<String>,
     /// Per track, once asked for: what rewriting its timestamps needs.
     restamp: Vec<tokio::sync::OnceCell<Result<Arc<RestampPlan>, Arc<SourceError>>>>,
+    /// Per track: its recently rewritten segments (continuous timestamps).
+    rewritten: Vec<Rewritten>,
     /// Per track, once low latency is asked for: its frames (`None` for a
     /// track listed by whole segments: subtitles, encrypted media).
     frames: Vec<tokio::sync::OnceCell<FramesResult>>,
@@ -188,6 +191,7 @@ impl LiveStream {
         LiveStream {
             init_paths,
             restamp: stream.tracks.iter().map(|_| Default::default()).collect(),
+            rewritten: stream.tracks.iter().map(|_| Default::default()).collect(),
             frames: stream.tracks.iter().map(|_| Default::default()).collect(),
             parts: Mutex::default(),
             waits: Waits::default(),
@@ -258,6 +262,11 @@ impl LiveStream {
     /// (relative to the stream directory); the first, when several list it.
     pub fn segment_at(&self, path: &str) -> Option<(usize, usize)> {
         self.paths.get(path).copied()
+    }
+
+    /// Track `index`'s recently rewritten segments.
+    pub fn rewritten(&self, index: usize) -> &Rewritten {
+        &self.rewritten[index]
     }
 
     /// The timestamp-rewriting plan of track `index` (MPEG-TS, or fMP4 when

@@ -723,6 +723,24 @@ pub struct Fmp4Plan {
 }
 
 impl Fmp4Plan {
+    /// The offset (90 kHz, mod 2^33) that moves source segment `i` to
+    /// `start_of_g_ticks` after the timeline's origin: what its media's
+    /// presentation times move by, for what is timed against them (WebVTT).
+    pub fn pts_offset(&self, i: usize, start_of_g_ticks: u64) -> Option<u64> {
+        let start = u128::from(*self.starts.get(i)?);
+        let timescale = u128::from(self.reference_timescale);
+        if timescale == 0 {
+            return None;
+        }
+        let source = (start * u128::from(crate::ticks::HZ) + timescale / 2) / timescale;
+        let source = (source % u128::from(crate::ticks::PTS_WRAP)) as u64;
+        Some(super::pts_offset_ticks(
+            source,
+            start_of_g_ticks,
+            super::BASE_TICKS,
+        ))
+    }
+
     /// The shifts that move source segment `i`, served as the segment starting
     /// `start_of_g_ticks` after the timeline's origin, onto the timeline:
     /// every track by the same time. `None` when an offset does not fit.

@@ -9,11 +9,13 @@
 //!
 //! - [`ts`]: MPEG-TS (PTS, DTS, ESCR, PCR, OPCR, `DTS_next_AU`, continuity counters).
 //! - [`fmp4`]: fragmented MP4 (`tfdt`, `sidx`, `emsg` v1, `prft`).
+//! - [`webvtt`]: WebVTT (`X-TIMESTAMP-MAP`), by the offset of the media it goes with.
 //!
 //! What a caller keeps at load and what it computes per request is described on
 //! [`ts::TsRestampPlan`] and [`fmp4::apply`].
 pub mod fmp4;
 pub mod ts;
+pub mod webvtt;
 
 use crate::ticks::{HZ, PTS_WRAP};
 

@@ -363,6 +363,15 @@ impl TsRestampPlan {
         self.leads.iter().map(|(i, l)| (*i, &**l))
     }
 
+    /// The 90 kHz offset (mod 2^33) of segment `g` starting at
+    /// `start_of_g_ticks`: what [`Self::for_segment`] adds to its timestamps.
+    pub fn pts_offset(&self, g: u64, start_of_g_ticks: u64) -> u64 {
+        let i = (g % self.start_pts.len().max(1) as u64) as usize;
+        self.start_pts.get(i).map_or(0, |&start| {
+            super::pts_offset_ticks(start, start_of_g_ticks, self.base_ticks)
+        })
+    }
+
     /// The shift for global segment `g` (loop `g / len`, index `g % len`) of
     /// this track, which starts `start_of_g_ticks` after the timeline's anchor.
     /// It depends on `g` and `start_of_g_ticks` only: the same segment number
@@ -370,9 +379,7 @@ impl TsRestampPlan {
     pub fn for_segment(&self, g: u64, start_of_g_ticks: u64) -> TsShift {
         let n = self.start_pts.len() as u64;
         let (k, i) = (g / n, (g % n) as usize);
-        let pts_offset_ticks = self.start_pts.get(i).map_or(0, |&start| {
-            super::pts_offset_ticks(start, start_of_g_ticks, self.base_ticks)
-        });
+        let pts_offset_ticks = self.pts_offset(g, start_of_g_ticks);
         // Only k mod 16 matters for a 4-bit counter.
         let k16 = (k % 16) as u8;
         let cc_deltas = self

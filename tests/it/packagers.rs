@@ -771,3 +771,89 @@ async fn single_file_segments_are_byte_ranges_served_with_range() {
     }
     assert!(served >= 20, "{served}");
 }
+
+/// The `MPEGTS` value of a WebVTT file's `X-TIMESTAMP-MAP` (0 without one,
+/// as RFC 8216bis 3.1.4 reads it), checking it maps `LOCAL` 0.
+fn vtt_mpegts(body: &str) -> u64 {
+    let Some(map) = body.lines().find(|l| l.starts_with("X-TIMESTAMP-MAP=")) else {
+        return 0;
+    };
+    assert!(map.contains("LOCAL:00:00:00.000"), "{map}");
+    let value = map
+        .split(['=', ','])
+        .find_map(|kv| kv.strip_prefix("MPEGTS:"));
+    value.unwrap_or_else(|| panic!("{map}")).parse().unwrap()
+}
+
+/// PTS of the first PES of an MPEG-TS segment.
+fn first_pts(ts: &[u8]) -> u64 {
+    let (pes, _) = crate::restamp::timestamps(ts);
+    pes.first().expect("a PES with a PTS").1
+}
+
+#[tokio::test]
+async fn webvtt_stays_on_the_media_clock_with_continuous_timestamps() {
+    const WRAP: u64 = 1 << 33;
+    let (app, _clock) = app_on("webvtt_continuous", &["ff_webvtt"]).await;
+    let dir = fixture("pkg/ff_webvtt");
+    // How far continuous mode moves the video of segment g (3 per loop).
+    let mut video_offsets = BTreeMap::new();
+    for g in [0u64, 1, 3, 5, 6, 3001] {
+        let i = g % 3;
+        let url = format!("/ts=continuous/g={g}/ff_webvtt/av/seg_00{i}.ts");
+        let served = get(&app, &url).await;
+        assert_eq!(served.status(), 200, "{url}");
+        let source = std::fs::read(dir.join(format!("av/seg_00{i}.ts"))).unwrap();
+        let offset = (first_pts(served.body()) + WRAP - first_pts(&source)) % WRAP;
+        video_offsets.insert(g, offset);
+
+        // Its subtitles (cut alike) move by as much: cue and picture keep
+        // the relation the source gave them.
+        let url = format!("/ts=continuous/g={g}/ff_webvtt/av/index{i}.vtt");
+        let vtt = get(&app, &url).await;
+        assert_eq!(vtt.status(), 200, "{url}");
+        let source_vtt = std::fs::read_to_string(dir.join(format!("av/index{i}.vtt"))).unwrap();
+        let body = text(&vtt);
+        assert_eq!(
+            (vtt_mpegts(&body) + WRAP - vtt_mpegts(&source_vtt)) % WRAP,
+            offset,
+            "{url}:\n{body}"
+        );
+        // Cues are untouched: the file is the source plus one header line.
+        let cues = |t: &str| {
+            t.lines()
+                .filter(|l| !l.starts_with("X-TIMESTAMP-MAP="))
+                .collect::<Vec<_>>()
+                .join("\n")
+        };
+        assert_eq!(cues(&body), cues(&source_vtt), "{url}");
+        // The same URL, the same bytes.
+        assert_eq!(get(&app, &url).await.body(), vtt.body(), "{url}");
+        // With source timestamps the file is served as it is.
+        let url = format!("/ts=source/g={g}/ff_webvtt/av/index{i}.vtt");
+        assert_eq!(text(&get(&app, &url).await), source_vtt, "{url}");
+    }
+    assert_ne!(video_offsets[&0], video_offsets[&3], "loops move by a loop");
+
+    // The French track is cut in 3 s segments (2 a loop) against 2 s video
+    // segments: it moves with the video segment playing in its middle.
+    for (g, video_g) in [(0u64, 0u64), (1, 2), (2, 3), (2001, 3002)] {
+        let url = format!("/ts=continuous/g={g}/ff_webvtt/fr/index{}.vtt", g % 2);
+        let vtt = get(&app, &url).await;
+        assert_eq!(vtt.status(), 200, "{url}");
+        let expected = match video_offsets.get(&video_g) {
+            Some(&o) => o,
+            None => {
+                let i = video_g % 3;
+                let served = get(
+                    &app,
+                    &format!("/ts=continuous/g={video_g}/ff_webvtt/av/seg_00{i}.ts"),
+                )
+                .await;
+                let source = std::fs::read(dir.join(format!("av/seg_00{i}.ts"))).unwrap();
+                (first_pts(served.body()) + WRAP - first_pts(&source)) % WRAP
+            }
+        };
+        assert_eq!(vtt_mpegts(&text(&vtt)), expected, "{url}");
+    }
+}

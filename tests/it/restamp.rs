@@ -143,12 +143,12 @@ fn changeable(p: &[u8]) -> Vec<(usize, usize, &'static [u8])> {
 }
 
 /// (pid, pts, dts) of every PES header.
-type PesTimes = Vec<(u16, u64, u64)>;
+pub(crate) type PesTimes = Vec<(u16, u64, u64)>;
 /// (base, extension) of every PCR.
-type Pcrs = Vec<(u64, u16)>;
+pub(crate) type Pcrs = Vec<(u64, u16)>;
 
 /// PES timestamps and PCRs, read with mpeg2ts-reader.
-fn timestamps(buf: &[u8]) -> (PesTimes, Pcrs) {
+pub(crate) fn timestamps(buf: &[u8]) -> (PesTimes, Pcrs) {
     let (mut pes, mut pcr) = (Vec::new(), Vec::new());
     for chunk in buf.chunks_exact(188) {
         let pk = Packet::new(chunk);

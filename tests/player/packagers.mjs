@@ -90,6 +90,7 @@ const PAGE = `<!doctype html>
         label: t.label,
         mode: t.mode,
         cues: t.cues ? [...t.cues].map((c) => c.text) : null,
+        active: t.activeCues ? [...t.activeCues].map((c) => c.text) : [],
       })),
     };
   };
@@ -165,7 +166,8 @@ async function demuxedAudio(browser, base, seconds, onStart = () => {}) {
     const grew = (last.audioEnd ?? 0) - (first.audioEnd ?? 0);
     if (!(grew >= seconds * 0.8)) problems.push(`audio buffered end ${first.audioEnd} → ${last.audioEnd}: grew ${grew.toFixed(1)} s`);
     if (!(last.audioFrags > first.audioFrags)) problems.push(`no audio fragments loaded (${first.audioFrags} → ${last.audioFrags})`);
-    if (!last.audioUrls.every((u) => u === '/ff_demux/aac/')) problems.push(`audio fragments from ${last.audioUrls}`);
+    // The audio rendition's own files (under g=<n>/ with continuous timestamps).
+    if (!last.audioUrls.every((u) => /^(\/g=\d+)?\/ff_demux\/aac\/$/.test(u))) problems.push(`audio fragments from ${last.audioUrls}`);
     if (problems.length) throw new Error(problems.join('; '));
     return { first, last, played, grew };
   } finally {
@@ -173,15 +175,19 @@ async function demuxedAudio(browser, base, seconds, onStart = () => {}) {
   }
 }
 
-/** Plays ff_webvtt until a text track has cues (at most `seconds`); throws if none. */
-async function subtitleCues(browser, base, seconds) {
-  const page = await openPlayer(browser, base, 'ff_webvtt', true);
+/** Plays ff_webvtt (under the URL options `options`) until a cue is shown (at most `seconds`); throws if none. */
+async function subtitleCues(browser, base, seconds, options = '') {
+  const page = await openPlayer(browser, base, `${options}ff_webvtt`, true);
   try {
+    // Until a cue has been shown at the playhead (cues placed elsewhere on
+    // the media timeline are never active).
     let st;
-    for (let i = 0; i < seconds * 2; i++) {
-      await sleep(500);
+    const shown = new Set();
+    for (let i = 0; i < seconds * 4; i++) {
+      await sleep(250);
       st = await page.evaluate(() => window.state());
-      if (st.textTracks.some((t) => t.cues && t.cues.length) && st.time > 2) break;
+      st.textTracks.forEach((t) => t.active.forEach((c) => shown.add(c)));
+      if (shown.size && st.time > 2) break;
     }
     const problems = [];
     if (st.fatal.length) problems.push(`fatal error: ${st.fatal.join(', ')}`);
@@ -190,6 +196,7 @@ async function subtitleCues(browser, base, seconds) {
       problems.push(`no text track with cues: ${JSON.stringify(st.textTracks)}, subtitle track ${st.subtitleTrack}, ` +
         `${st.subtitleFrags} subtitle fragments, errors ${st.errors}`);
     }
+    if (!shown.size) problems.push(`no cue shown at the playhead in ${seconds} s (video at ${st.time.toFixed(1)} s)`);
     if (!(st.time > 2)) problems.push(`video at ${st.time} s`);
     if (problems.length) throw new Error(problems.join('; '));
     return withCues;
@@ -217,15 +224,20 @@ try {
   failed = true;
   console.log(`FAIL ff_demux: ${e.message}`);
 }
-try {
-  const tracks = await subtitleCues(browser, server.base, 30);
-  console.log(`ok   ff_webvtt: ${tracks.map((t) => `text track "${t.label}" (${t.kind}, ${t.mode}) with ${t.cues.length} cues: ${t.cues.join(' / ')}`).join('; ')}`);
-} catch (e) {
-  failed = true;
-  console.log(`FAIL ff_webvtt: ${e.message}`);
-} finally {
-  server.proc.kill('SIGKILL');
+// WebVTT timed against the media: with continuous timestamps (the
+// default) its X-TIMESTAMP-MAP moves with them; with source timestamps it is
+// served as it is.
+for (const options of ['', 'ts=source/']) {
+  const name = `ff_webvtt${options ? `, ${options.slice(0, -1)}` : ''}`;
+  try {
+    const tracks = await subtitleCues(browser, server.base, 30, options);
+    console.log(`ok   ${name}: ${tracks.map((t) => `text track "${t.label}" (${t.kind}, ${t.mode}) with ${t.cues.length} cues: ${t.cues.join(' / ')}`).join('; ')}`);
+  } catch (e) {
+    failed = true;
+    console.log(`FAIL ${name}: ${e.message}`);
+  }
 }
+server.proc.kill('SIGKILL');
 // Negative control: the server dies 2 s into playback.
 const doomed = await startServer(library);
 try {
