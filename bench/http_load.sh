@@ -34,7 +34,8 @@ mkdir -p "$tmp/lib/demo/big"
 cat static/demo/high/*.ts > "$tmp/lib/demo/big/seg_big.ts"
 truncate -s $((188 * 2720)) "$tmp/lib/demo/big/seg_big.ts"
 cp "$tmp/lib/demo/big/seg_big.ts" "$tmp/www/demo/big/seg_big.ts"
-# A real segment of the demo, for continuous timestamps (rewritten per request).
+# A real segment of the demo, for continuous timestamps (rewritten on its
+# first request, then served from the kept copy).
 mkdir -p "$tmp/www/demo/high"
 cp static/demo/high/seg_007.ts "$tmp/www/demo/high/seg_007.ts"
 
