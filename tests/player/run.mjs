@@ -312,6 +312,7 @@ const others = [
   { key: 'fault-slow', seconds: 30, run: () => faultSlow() },
   { key: 'fault-slow-killed', seconds: 30, run: killed(faultSlow, 30) },
   { key: 'continuous-ffmpeg', seconds: 60, weight: 0.5, run: () => ffmpegContinuous() },
+  { key: 'continuous-ffmpeg-demuxed', seconds: 60, weight: 0.5, run: () => ffmpegContinuous({ stream: 'loopd' }) },
   { key: 'continuous-ffmpeg-killed', seconds: 60, weight: 0.5, run: killed(ffmpegContinuous, 36) },
   { key: 'shaka-killed', seconds: PLAY_SECONDS, run: killed(shaka, PLAY_SECONDS) },
   { key: 'videojs-killed', seconds: PLAY_SECONDS, run: killed(videojs, PLAY_SECONDS) },
