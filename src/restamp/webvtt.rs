@@ -44,7 +44,7 @@ pub fn apply(text: &[u8], offset_ticks: u64) -> Result<Vec<u8>, WebVttError> {
         if let Some(map) = line.strip_prefix(b"X-TIMESTAMP-MAP=") {
             let (from, to, value) = mpegts_value(map).ok_or(WebVttError::BadMap)?;
             let at = start + b"X-TIMESTAMP-MAP=".len();
-            let moved = (value + offset) % PTS_WRAP;
+            let moved = (value % PTS_WRAP + offset) % PTS_WRAP;
             let mut out = Vec::with_capacity(text.len() + 12);
             out.extend_from_slice(&text[..at + from]);
             out.extend_from_slice(moved.to_string().as_bytes());
@@ -200,5 +200,14 @@ mod tests {
             ),
             Err(WebVttError::BadMap)
         );
+    }
+
+    #[test]
+    fn a_map_value_past_two_to_the_33_wraps_without_overflowing() {
+        // The largest value u64 parses: moving it must not overflow.
+        let src = "WEBVTT\nX-TIMESTAMP-MAP=MPEGTS:18446744073709551615,LOCAL:00:00:00.000\n\n";
+        let out = apply_str(src, PTS_WRAP - 1);
+        let expected = (u64::MAX % PTS_WRAP + PTS_WRAP - 1) % PTS_WRAP;
+        assert!(out.contains(&format!("MPEGTS:{expected},")), "{out}");
     }
 }
