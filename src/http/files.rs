@@ -531,12 +531,20 @@ enum Source {
     Disk(tokio::fs::File),
 }
 
+/// A whole file's bytes, for rewriting before they are sent.
+#[derive(Debug, Clone)]
+pub struct FileBytes {
+    pub data: Bytes,
+    pub content_type: &'static str,
+    /// Whether `data` is the cache's copy, the same allocation for every
+    /// request until the file changes; otherwise it was read for this
+    /// request alone (too large to be cached, or changing while read).
+    pub cached: bool,
+}
+
 /// The whole of `root/<parts...>` (for rewriting before it is sent):
 /// from the cache, or read once when it is too large to be cached.
-pub async fn bytes(
-    cache: &FileCache,
-    parts: &[String],
-) -> Result<(Bytes, &'static str), HttpError> {
+pub async fn bytes(cache: &FileCache, parts: &[String]) -> Result<FileBytes, HttpError> {
     let wanted = parts.join("/");
     let not_found = || HttpError::NotFound(format!("no such file: /{wanted}"));
     let mut path = cache.root.clone();
@@ -544,7 +552,11 @@ pub async fn bytes(
     let seen = cache.get(&path).await.ok_or_else(not_found)?;
     let kind = content_type(&seen.real);
     if let Some(body) = &seen.body {
-        return Ok((body.clone(), kind));
+        return Ok(FileBytes {
+            data: body.clone(),
+            content_type: kind,
+            cached: true,
+        });
     }
     let real = seen.real.clone();
     let data = tokio::task::spawn_blocking(move || {
@@ -559,7 +571,11 @@ pub async fn bytes(
     .await
     .map_err(|e| HttpError::Io(format!("cannot read /{wanted}: {e}")))?
     .map_err(|e| HttpError::Io(format!("cannot read /{wanted}: {e}")))?;
-    Ok((Bytes::from(data), kind))
+    Ok(FileBytes {
+        data: Bytes::from(data),
+        content_type: kind,
+        cached: false,
+    })
 }
 
 /// Serves `root/<parts...>`. `parts` are already decoded and free of `..`.

@@ -350,19 +350,27 @@ async fn continuous(
     }
     let mut parts = vec![stream.to_string()];
     parts.extend(path.iter().cloned());
-    let (data, content_type) = files::bytes(&app.files, &parts).await?;
-    if webvtt::looks_like_webvtt(&data) {
+    let source = files::bytes(&app.files, &parts).await?;
+    let (data, content_type) = (&source.data, source.content_type);
+    if webvtt::looks_like_webvtt(data) {
+        if let Some(body) = source
+            .cached
+            .then(|| live.rewritten(index).get(g, data))
+            .flatten()
+        {
+            return Ok(Some(reply::segment(body, content_type)));
+        }
         let Some(offset) = webvtt_offset(app, &live, index, g).await? else {
             return Ok(None); // Nothing timed to move it with: served as it is.
         };
-        let body = live.rewritten(index).get_or_rewrite(g, &data, || {
-            webvtt::apply(&data, offset)
+        let body = kept_or_rewritten(&live, index, g, &source, || {
+            webvtt::apply(data, offset)
                 .map(Bytes::from)
                 .map_err(|e| HttpError::Failed(format!("/{stream}/{file}: {e}")))
         })?;
         return Ok(Some(reply::segment(body, content_type)));
     }
-    let fmp4 = crate::probe::fmp4::looks_like_mp4(&data);
+    let fmp4 = crate::probe::fmp4::looks_like_mp4(data);
     if !fmp4 && data.first() != Some(&0x47) {
         return Ok(None); // Neither MPEG-TS nor fMP4 (WebVTT, say): served as it is.
     }
@@ -371,7 +379,7 @@ async fn continuous(
         .restamp_plan(index, dir, fmp4)
         .await
         .map_err(|e| HttpError::BadRequest(format!("ts=continuous: {e}")))?;
-    let body = rewritten_segment(&live, index, g, &data, &plan, &file)?;
+    let body = rewritten_segment(&live, index, g, &source, &plan, &file)?;
     Ok(Some(reply::segment(body, content_type)))
 }
 
@@ -401,7 +409,7 @@ async fn webvtt_offset(
         let i = (rg % reference.segments.len() as u64) as usize;
         let mut parts = vec![live.stream.name.clone()];
         parts.extend(reference.segments[i].path.split('/').map(String::from));
-        let (data, _) = files::bytes(&app.files, &parts).await?;
+        let data = files::bytes(&app.files, &parts).await?.data;
         let fmp4 = crate::probe::fmp4::looks_like_mp4(&data);
         if !fmp4 && data.first() != Some(&0x47) {
             continue; // Subtitles too, or something else untimed.
@@ -420,19 +428,39 @@ async fn webvtt_offset(
     Ok(None)
 }
 
-/// Segment `g` of track `index` (its file's bytes `data`) with continuous
+/// Segment `g` of track `index` rewritten from its file's bytes `source`:
+/// the kept rewrite of these very bytes, else `rewrite()`, kept when the
+/// bytes are the file cache's (bytes read for one request alone are never
+/// seen again, so a rewrite kept from them would only pin memory).
+fn kept_or_rewritten(
+    live: &LiveStream,
+    index: usize,
+    g: u64,
+    source: &files::FileBytes,
+    rewrite: impl FnOnce() -> Result<Bytes, HttpError>,
+) -> Result<Bytes, HttpError> {
+    if source.cached {
+        live.rewritten(index)
+            .get_or_rewrite(g, &source.data, rewrite)
+    } else {
+        rewrite()
+    }
+}
+
+/// Segment `g` of track `index` (its file's bytes `source`) with continuous
 /// timestamps: rewritten once, then kept while clients ask for it.
 fn rewritten_segment(
     live: &LiveStream,
     index: usize,
     g: u64,
-    data: &Bytes,
+    source: &files::FileBytes,
     plan: &RestampPlan,
     file: &str,
 ) -> Result<Bytes, HttpError> {
     let track = &live.stream.tracks[index];
     let start = live.stream.schedule_of(track).start_of(g);
-    live.rewritten(index).get_or_rewrite(g, data, || {
+    let data = &source.data;
+    kept_or_rewritten(live, index, g, source, || {
         Ok(match plan {
             RestampPlan::Ts(plan) => restamped(data, &plan.for_segment(g, start.0)).into(),
             RestampPlan::Fmp4(plan) => {
@@ -505,19 +533,21 @@ async fn part(
     let mut file_parts = Vec::with_capacity(path.len() + 1);
     file_parts.push(stream.to_string());
     file_parts.extend(path.iter().cloned());
-    let (data, content_type) = files::bytes(&app.files, &file_parts).await?;
-    let data = match track.segments[i].byte_range {
+    let mut source = files::bytes(&app.files, &file_parts).await?;
+    let content_type = source.content_type;
+    source.data = match track.segments[i].byte_range {
         Some(r) => {
             let range = r.offset as usize..(r.offset + r.length) as usize;
-            if range.end > data.len() {
+            if range.end > source.data.len() {
                 return Err(HttpError::Failed(format!(
                     "/{stream}/{file}: byte range outside the file"
                 )));
             }
-            data.slice(range)
+            source.data.slice(range)
         }
-        None => data,
+        None => source.data,
     };
+    let data = &source.data;
     let cut = |bytes: &[u8]| {
         track_parts
             .cut(i, bytes, p as usize)
@@ -525,7 +555,7 @@ async fn part(
     };
     let body = if ctx.continuous() {
         let dir = app.library.config().root.join(stream);
-        let fmp4 = crate::probe::fmp4::looks_like_mp4(&data);
+        let fmp4 = crate::probe::fmp4::looks_like_mp4(data);
         let plan = live
             .restamp_plan(index, dir, fmp4)
             .await
@@ -534,17 +564,17 @@ async fn part(
         match plan.as_ref() {
             // The whole segment as served, then the part: every packet
             // keeps its offset, and a run's first segment its audio splice.
-            RestampPlan::Ts(_) => cut(&rewritten_segment(&live, index, g, &data, &plan, &file)?)?,
+            RestampPlan::Ts(_) => cut(&rewritten_segment(&live, index, g, &source, &plan, &file)?)?,
             RestampPlan::Fmp4(plan) => {
                 let shifts = plan.for_segment(i, start.0).ok_or_else(|| {
                     HttpError::BadRequest(format!("ts=continuous: {file}: offset out of range"))
                 })?;
-                crate::restamp::fmp4::apply(&cut(&data)?, &shifts)
+                crate::restamp::fmp4::apply(&cut(data)?, &shifts)
                     .map_err(|e| HttpError::BadRequest(format!("ts=continuous: {file}: {e}")))?
             }
         }
     } else {
-        cut(&data)?
+        cut(data)?
     };
     Ok(reply::segment(body.into(), content_type))
 }

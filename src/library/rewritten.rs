@@ -29,7 +29,23 @@ struct Entry {
     body: Bytes,
 }
 
+impl Entry {
+    fn is_of(&self, g: u64, source: &Bytes) -> bool {
+        self.g == g && self.source.as_ptr() == source.as_ptr() && self.source.len() == source.len()
+    }
+}
+
 impl Rewritten {
+    /// The kept rewrite of segment `g` from these very bytes, if any.
+    pub fn get(&self, g: u64, source: &Bytes) -> Option<Bytes> {
+        let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        let i = entries.iter().position(|e| e.is_of(g, source))?;
+        let entry = entries.remove(i).expect("position is in range");
+        let body = entry.body.clone();
+        entries.push_front(entry);
+        Some(body)
+    }
+
     /// Segment `g` rewritten from `source` (the file's current bytes): the
     /// kept copy when there is one from these very bytes, else `rewrite()`,
     /// kept for the next request. Concurrent first requests may both
@@ -40,17 +56,8 @@ impl Rewritten {
         source: &Bytes,
         rewrite: impl FnOnce() -> Result<Bytes, E>,
     ) -> Result<Bytes, E> {
-        let same = |e: &Entry| {
-            e.g == g && e.source.as_ptr() == source.as_ptr() && e.source.len() == source.len()
-        };
-        {
-            let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
-            if let Some(i) = entries.iter().position(same) {
-                let entry = entries.remove(i).expect("position is in range");
-                let body = entry.body.clone();
-                entries.push_front(entry);
-                return Ok(body);
-            }
+        if let Some(body) = self.get(g, source) {
+            return Ok(body);
         }
         let body = rewrite()?;
         let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());

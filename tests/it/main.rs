@@ -12,5 +12,6 @@ mod prop;
 mod restamp;
 mod review;
 mod review2;
+mod review4;
 mod rules;
 mod util;
