@@ -619,6 +619,7 @@ pub fn fmp4_restamp_plan(
             tracks: init.tracks.iter().map(|t| (t.id, t.timescale)).collect(),
             reference_timescale: timing.timescale,
             starts: Vec::with_capacity(track.segments.len()),
+            reference_is_video: timing.kind == fmp4::TrackKind::Video,
         });
         plan.starts.push(start);
     }

@@ -384,9 +384,12 @@ async fn continuous(
 }
 
 /// The offset (90 kHz) by which continuous mode moves the media that WebVTT
-/// segment `g` of track `index` is timed against: that of the segment of
-/// the stream's first audio or video track (MPEG-TS or fMP4, whole files,
-/// not encrypted) playing at the middle of it. `None` without such a track.
+/// segment `g` of track `index` is timed against: that of the segment
+/// playing at the middle of it of the stream's first video track, else of
+/// its first audio track (MPEG-TS or fMP4, whole files, not encrypted).
+/// Audio and video segments are each moved to where they are listed, so
+/// their offsets differ by as much as their boundaries do: the pictures are
+/// what cues are read against. `None` without such a track.
 async fn webvtt_offset(
     app: &Arc<App>,
     live: &Arc<LiveStream>,
@@ -396,6 +399,7 @@ async fn webvtt_offset(
     let tracks = &live.stream.tracks;
     let schedule = live.stream.schedule_of(&tracks[index]);
     let middle = schedule.start_of(g) + Ticks(schedule.duration_of(g).0 / 2);
+    let mut audio = None;
     for (r, reference) in tracks.iter().enumerate() {
         let first = &reference.segments[0];
         if r == index
@@ -420,12 +424,24 @@ async fn webvtt_offset(
             .await
             .map_err(|e| HttpError::BadRequest(format!("ts=continuous: {e}")))?;
         let start = ref_schedule.start_of(rg).0;
-        return Ok(match plan.as_ref() {
-            RestampPlan::Ts(plan) => Some(plan.pts_offset(rg, start)),
-            RestampPlan::Fmp4(plan) => plan.pts_offset(i, start),
-        });
+        let (offset, video) = match plan.as_ref() {
+            RestampPlan::Ts(plan) => {
+                let kind = crate::probe::ts::scan(&data, crate::probe::ts::Depth::Start)
+                    .map(|t| t.kind)
+                    .ok();
+                (
+                    Some(plan.pts_offset(rg, start)),
+                    kind == Some(crate::probe::ts::StreamKind::Video),
+                )
+            }
+            RestampPlan::Fmp4(plan) => (plan.pts_offset(i, start), plan.reference_is_video),
+        };
+        if video {
+            return Ok(offset);
+        }
+        audio = audio.or(Some(offset));
     }
-    Ok(None)
+    Ok(audio.flatten())
 }
 
 /// Segment `g` of track `index` rewritten from its file's bytes `source`:

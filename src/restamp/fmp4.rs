@@ -720,6 +720,8 @@ pub struct Fmp4Plan {
     pub reference_timescale: u32,
     /// Per source segment: the reference track's first `tfdt`.
     pub starts: Vec<u64>,
+    /// Whether the reference track is video (else audio).
+    pub reference_is_video: bool,
 }
 
 impl Fmp4Plan {

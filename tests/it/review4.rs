@@ -109,3 +109,120 @@ async fn a_changed_subtitle_file_is_not_served_from_the_kept_rewrite() {
     assert!(body.contains("uno"), "{body}");
     assert_eq!(mpegts(after.body()), 900_090);
 }
+
+const WRAP: u64 = 1 << 33;
+
+/// PTS of the first PES of an MPEG-TS segment.
+fn first_pts(ts: &[u8]) -> u64 {
+    let (pes, _) = crate::restamp::timestamps(ts);
+    pes.first().expect("a PES with a PTS").1
+}
+
+/// Where `tag` first occurs in `buf`, past the box size before it.
+fn find(buf: &[u8], tag: &[u8; 4]) -> usize {
+    buf.windows(4).position(|w| w == tag).expect("the box")
+}
+
+/// The first `tfdt` of an fMP4 segment.
+fn first_tfdt(buf: &[u8]) -> u64 {
+    let at = find(buf, b"tfdt");
+    let v = &buf[at + 8..];
+    if buf[at + 4] == 1 {
+        u64::from_be_bytes(v[..8].try_into().unwrap())
+    } else {
+        u64::from(u32::from_be_bytes(v[..4].try_into().unwrap()))
+    }
+}
+
+/// The first `mdhd` timescale of an init segment.
+fn timescale(init: &[u8]) -> u64 {
+    let at = find(init, b"mdhd");
+    let off = if init[at + 4] == 1 { 24 } else { 16 };
+    u64::from(u32::from_be_bytes(
+        init[at + off..at + off + 4].try_into().unwrap(),
+    ))
+}
+
+/// Shaka's three WebVTT segments (2 s each, `MPEGTS:9000`) as `text/` of
+/// the stream at `dir`, with a subtitle group on its variants.
+fn add_text(dir: &Path) {
+    let text = dir.join("text");
+    std::fs::create_dir_all(&text).unwrap();
+    for f in ["index.m3u8", "seg_001.vtt", "seg_002.vtt", "seg_003.vtt"] {
+        std::fs::copy(
+            crate::util::fixture("pkg/shaka_ts/text").join(f),
+            text.join(f),
+        )
+        .unwrap();
+    }
+    let master = dir.join("abr.m3u8");
+    let m = std::fs::read_to_string(&master).unwrap().replace(
+        "#EXT-X-STREAM-INF:",
+        "#EXT-X-MEDIA:TYPE=SUBTITLES,URI=\"text/index.m3u8\",GROUP-ID=\"subs\",LANGUAGE=\"en\",NAME=\"English\"\n#EXT-X-STREAM-INF:SUBTITLES=\"subs\",",
+    );
+    std::fs::write(&master, m).unwrap();
+}
+
+/// In a stream whose only timed tracks are fMP4 (CMAF), the map moves by
+/// as much as the video's `tfdt`, in 90 kHz.
+#[tokio::test]
+async fn webvtt_moves_with_cmaf_video() {
+    let root = temp_dir("r4_cmaf").join("static");
+    copy_stream(&root, "cmaf_subs", "cmaf_shaka");
+    add_text(&root.join("cmaf_subs"));
+    let (app, _clock) = app_over(&root).await;
+    let src = crate::util::fixture("cmaf_shaka/video");
+    let scale = timescale(&std::fs::read(src.join("init.mp4")).unwrap());
+    for g in [0u64, 1, 2, 3, 4, 5, 3001, 150_000] {
+        let i = g % 3 + 1;
+        let url = format!("/ts=continuous/g={g}/cmaf_subs/video/seg_00{i}.m4s");
+        let served = get(&app, &url).await;
+        assert_eq!(served.status(), 200, "{url}");
+        let source = std::fs::read(src.join(format!("seg_00{i}.m4s"))).unwrap();
+        let shift = first_tfdt(served.body()) - first_tfdt(&source);
+        let shift_90k = ((u128::from(shift) * 90_000 + u128::from(scale) / 2) / u128::from(scale))
+            as u64
+            % WRAP;
+        let url = format!("/ts=continuous/g={g}/cmaf_subs/text/seg_00{i}.vtt");
+        let vtt = get(&app, &url).await;
+        assert_eq!(vtt.status(), 200, "{url}");
+        let moved = (mpegts(vtt.body()) + WRAP - 9000) % WRAP;
+        let diff = moved.abs_diff(shift_90k);
+        assert!(
+            diff <= 1 || diff >= WRAP - 1,
+            "{url}: {moved} vs {shift_90k}"
+        );
+    }
+}
+
+/// A master whose first variant is audio only: the subtitles still move
+/// with the video a player shows them over.
+#[tokio::test]
+async fn webvtt_moves_with_the_video_when_an_audio_only_variant_comes_first() {
+    let root = temp_dir("r4_audio_first").join("static");
+    copy_stream(&root, "shaka_ts", "pkg/shaka_ts");
+    let master = root.join("shaka_ts/abr.m3u8");
+    let m = std::fs::read_to_string(&master).unwrap();
+    let at = m.find("#EXT-X-STREAM-INF:").unwrap();
+    let m = format!(
+        "{}#EXT-X-STREAM-INF:BANDWIDTH=64000,CODECS=\"mp4a.40.2\",SUBTITLES=\"subs\"\naudio/index.m3u8\n{}",
+        &m[..at],
+        &m[at..]
+    );
+    std::fs::write(&master, m).unwrap();
+    let (app, _clock) = app_over(&root).await;
+    let src = crate::util::fixture("pkg/shaka_ts");
+    for g in [0u64, 1, 2, 3, 3001] {
+        let i = g % 3 + 1;
+        let url = format!("/ts=continuous/g={g}/shaka_ts/video/seg_00{i}.ts");
+        let served = get(&app, &url).await;
+        assert_eq!(served.status(), 200, "{url}");
+        let source = std::fs::read(src.join(format!("video/seg_00{i}.ts"))).unwrap();
+        let video = (first_pts(served.body()) + WRAP - first_pts(&source)) % WRAP;
+        let url = format!("/ts=continuous/g={g}/shaka_ts/text/seg_00{i}.vtt");
+        let vtt = get(&app, &url).await;
+        assert_eq!(vtt.status(), 200, "{url}");
+        let moved = (mpegts(vtt.body()) + WRAP - 9000) % WRAP;
+        assert_eq!(moved, video, "{url}");
+    }
+}
