@@ -210,4 +210,33 @@ mod tests {
         let expected = (u64::MAX % PTS_WRAP + PTS_WRAP - 1) % PTS_WRAP;
         assert!(out.contains(&format!("MPEGTS:{expected},")), "{out}");
     }
+
+    #[test]
+    fn maps_as_packagers_write_them_move_only_their_digits() {
+        for (src, want) in [
+            // MPEGTS first, LOCAL other than 0 (kept: the pair moves).
+            (
+                "WEBVTT\nX-TIMESTAMP-MAP=MPEGTS:900000,LOCAL:00:00:10.000\n\n",
+                "WEBVTT\nX-TIMESTAMP-MAP=MPEGTS:900100,LOCAL:00:00:10.000\n\n",
+            ),
+            // Spaces after the comma; CR-only line endings.
+            (
+                "WEBVTT\rX-TIMESTAMP-MAP=LOCAL:00:00:00.000, MPEGTS:5\r\r",
+                "WEBVTT\rX-TIMESTAMP-MAP=LOCAL:00:00:00.000, MPEGTS:105\r\r",
+            ),
+            // No LOCAL; a BOM; other header lines before the map.
+            (
+                "\u{feff}WEBVTT\r\nRegion: id=r width=40%\r\nX-TIMESTAMP-MAP=MPEGTS:0\r\n\r\nSTYLE\r\n::cue {}\r\n",
+                "\u{feff}WEBVTT\r\nRegion: id=r width=40%\r\nX-TIMESTAMP-MAP=MPEGTS:100\r\n\r\nSTYLE\r\n::cue {}\r\n",
+            ),
+        ] {
+            assert_eq!(apply_str(src, 100), want);
+        }
+        // A STYLE block after the header gets a map inserted in the header.
+        let out = apply_str("WEBVTT\n\nSTYLE\n::cue {}\n", 3);
+        assert_eq!(
+            out,
+            "WEBVTT\nX-TIMESTAMP-MAP=MPEGTS:3,LOCAL:00:00:00.000\n\nSTYLE\n::cue {}\n"
+        );
+    }
 }
