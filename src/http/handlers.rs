@@ -569,7 +569,9 @@ async fn part(
             .cut(i, bytes, p as usize)
             .map_err(|e| HttpError::Failed(format!("/{stream}/{file}: {e}")))
     };
-    let body = if ctx.continuous() {
+    // A byte range of a file is served as it is in continuous mode (see
+    // `continuous`), so are its parts: segment and parts on one clock.
+    let body = if ctx.continuous() && track.segments[i].byte_range.is_none() {
         let dir = app.library.config().root.join(stream);
         let fmp4 = crate::probe::fmp4::looks_like_mp4(data);
         let plan = live

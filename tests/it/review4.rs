@@ -226,3 +226,132 @@ async fn webvtt_moves_with_the_video_when_an_audio_only_variant_comes_first() {
         assert_eq!(moved, video, "{url}");
     }
 }
+
+/// A source with a discontinuity (a PTS jump) and subtitles cut at other
+/// points than the video but at the same discontinuity: each subtitle
+/// segment moves with the video segment playing in its middle, on either
+/// side of the jump and on later loops.
+#[tokio::test]
+async fn webvtt_across_a_source_discontinuity() {
+    let root = temp_dir("r4_disc").join("static");
+    let dir = root.join("disc_subs");
+    copy_stream(&dir, "video", "discontinuity");
+    std::fs::remove_file(dir.join("video/expected.tsv")).unwrap();
+    let text = dir.join("text");
+    std::fs::create_dir_all(&text).unwrap();
+    std::fs::write(
+        text.join("index.m3u8"),
+        "#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-TARGETDURATION:4\n#EXT-X-PLAYLIST-TYPE:VOD\n\
+         #EXTINF:3.0,\ns0.vtt\n#EXTINF:3.0,\ns1.vtt\n#EXT-X-DISCONTINUITY\n#EXTINF:4.0,\ns2.vtt\n#EXT-X-ENDLIST\n",
+    )
+    .unwrap();
+    for (f, map, cue) in [
+        ("s0.vtt", 127_920, "00:00.500"),
+        ("s1.vtt", 127_920, "00:03.500"),
+        ("s2.vtt", 45_126_000, "00:00.500"),
+    ] {
+        std::fs::write(
+            text.join(f),
+            format!("WEBVTT\nX-TIMESTAMP-MAP=MPEGTS:{map},LOCAL:00:00:00.000\n\n{cue} --> 00:10.000\n{f}\n"),
+        )
+        .unwrap();
+    }
+    std::fs::write(
+        dir.join("abr.m3u8"),
+        "#EXTM3U\n#EXT-X-MEDIA:TYPE=SUBTITLES,URI=\"text/index.m3u8\",GROUP-ID=\"s\",NAME=\"en\"\n\
+         #EXT-X-STREAM-INF:BANDWIDTH=100000,SUBTITLES=\"s\"\nvideo/index.m3u8\n",
+    )
+    .unwrap();
+    let (app, _clock) = app_over(&root).await;
+    let state = app.library.get("disc_subs").map(|s| s.state());
+    assert!(
+        matches!(state, Some(pseudolive::library::StreamState::Ready(_))),
+        "{state:?}"
+    );
+    let video_files = [
+        "a_seg_000",
+        "a_seg_001",
+        "a_seg_002",
+        "b_seg_000",
+        "b_seg_001",
+    ];
+    let src = crate::util::fixture("discontinuity");
+    for (sub_g, video_g) in [
+        (0u64, 0u64),
+        (1, 2),
+        (2, 4),
+        (3, 5),
+        (4, 7),
+        (5, 9),
+        (3002, 5004),
+    ] {
+        let name = video_files[(video_g % 5) as usize];
+        let url = format!("/ts=continuous/g={video_g}/disc_subs/video/{name}.ts");
+        let served = get(&app, &url).await;
+        assert_eq!(served.status(), 200, "{url}");
+        let source = std::fs::read(src.join(format!("{name}.ts"))).unwrap();
+        let video = (first_pts(served.body()) + WRAP - first_pts(&source)) % WRAP;
+        let f = ["s0", "s1", "s2"][(sub_g % 3) as usize];
+        let url = format!("/ts=continuous/g={sub_g}/disc_subs/text/{f}.vtt");
+        let vtt = get(&app, &url).await;
+        assert_eq!(
+            vtt.status(),
+            200,
+            "{url}: {}",
+            String::from_utf8_lossy(vtt.body())
+        );
+        let map = if f == "s2" { 45_126_000 } else { 127_920 };
+        let moved = (mpegts(vtt.body()) + WRAP - map) % WRAP;
+        assert_eq!(moved, video, "{url} against {name} (g={video_g})");
+    }
+}
+
+/// With continuous timestamps and low latency, a byte-range segment and its
+/// parts are on the same clock: a player switching between parts at the
+/// edge and whole segments behind it sees no jump.
+#[tokio::test]
+async fn byte_range_parts_and_segments_agree_in_continuous_mode() {
+    let root = temp_dir("r4_single").join("static");
+    copy_stream(&root, "ff_ts_single", "pkg/ff_ts_single");
+    let (app, clock) = app_over(&root).await;
+    clock.set(Ticks::from_ms(T0 + 120_000));
+    let url = "/ts=continuous/ll=0.5/ff_ts_single_hi.m3u8";
+    let playlist = get(&app, url).await;
+    assert_eq!(playlist.status(), 200, "{url}");
+    let g = 40u64;
+    // The segment as served: the file's byte range, as it is.
+    let source = crate::util::fixture("pkg/ff_ts_single/hi");
+    let list = std::fs::read_to_string(source.join("index.m3u8")).unwrap();
+    let ranges: Vec<(usize, usize)> = list
+        .lines()
+        .filter_map(|l| l.strip_prefix("#EXT-X-BYTERANGE:"))
+        .map(|r| {
+            let (len, at) = r.split_once('@').unwrap();
+            (len.parse().unwrap(), at.parse().unwrap())
+        })
+        .collect();
+    let (len, at) = ranges[(g % ranges.len() as u64) as usize];
+    let file = get(
+        &app,
+        &format!("/ts=continuous/ll=0.5/g={g}/ff_ts_single/hi/media.ts"),
+    )
+    .await;
+    assert_eq!(file.status(), 200);
+    let seg = &file.body()[at..at + len];
+    let part = get(
+        &app,
+        &format!("/ts=continuous/ll=0.5/g={g}/part=0/ff_ts_single/hi/media.ts"),
+    )
+    .await;
+    assert_eq!(
+        part.status(),
+        200,
+        "{}",
+        String::from_utf8_lossy(part.body())
+    );
+    assert_eq!(
+        first_pts(part.body()),
+        first_pts(seg),
+        "part 0 starts where its segment does"
+    );
+}
