@@ -12,8 +12,8 @@ pub enum WebVttError {
     /// The file does not start with the `WEBVTT` signature.
     #[error("not a WebVTT file (no WEBVTT signature)")]
     NotWebVtt,
-    /// `X-TIMESTAMP-MAP` has no readable `MPEGTS` value.
-    #[error("X-TIMESTAMP-MAP without a readable MPEGTS value")]
+    /// `X-TIMESTAMP-MAP`'s `MPEGTS` value is not a number.
+    #[error("X-TIMESTAMP-MAP with an unreadable MPEGTS value")]
     BadMap,
 }
 
@@ -42,6 +42,19 @@ pub fn apply(text: &[u8], offset_ticks: u64) -> Result<Vec<u8>, WebVttError> {
             break;
         }
         if let Some(map) = line.strip_prefix(b"X-TIMESTAMP-MAP=") {
+            let has_mpegts = map
+                .split(|&b| b == b',')
+                .any(|pair| pair.trim_ascii_start().starts_with(b"MPEGTS:"));
+            if !has_mpegts {
+                // Read as MPEGTS 0 (as without a map, and as hls.js reads
+                // it): the moved value is the offset, added to the map.
+                let end = start + line.len();
+                let mut out = Vec::with_capacity(text.len() + 20);
+                out.extend_from_slice(&text[..end]);
+                out.extend_from_slice(format!(",MPEGTS:{offset}").as_bytes());
+                out.extend_from_slice(&text[end..]);
+                return Ok(out);
+            }
             let (from, to, value) = mpegts_value(map).ok_or(WebVttError::BadMap)?;
             let at = start + b"X-TIMESTAMP-MAP=".len();
             let moved = (value % PTS_WRAP + offset) % PTS_WRAP;
@@ -190,7 +203,10 @@ mod tests {
         assert_eq!(apply(b"WEBVTTX\n", 1), Err(WebVttError::NotWebVtt));
         assert_eq!(apply(&[0x47; 188], 1), Err(WebVttError::NotWebVtt));
         assert_eq!(
-            apply(b"WEBVTT\nX-TIMESTAMP-MAP=LOCAL:00:00:00.000\n\n", 1),
+            apply(
+                b"WEBVTT\nX-TIMESTAMP-MAP=MPEGTS:x,LOCAL:00:00:00.000\n\n",
+                1
+            ),
             Err(WebVttError::BadMap)
         );
         assert_eq!(
@@ -237,6 +253,16 @@ mod tests {
         assert_eq!(
             out,
             "WEBVTT\nX-TIMESTAMP-MAP=MPEGTS:3,LOCAL:00:00:00.000\n\nSTYLE\n::cue {}\n"
+        );
+    }
+
+    #[test]
+    fn a_map_without_mpegts_is_read_as_mpegts_zero() {
+        // Served as it is, a player reads it as MPEGTS 0: moved, it maps
+        // LOCAL to the offset instead of failing the request.
+        assert_eq!(
+            apply_str("WEBVTT\r\nX-TIMESTAMP-MAP=LOCAL:00:00:01.000\r\n\r\n", 7),
+            "WEBVTT\r\nX-TIMESTAMP-MAP=LOCAL:00:00:01.000,MPEGTS:7\r\n\r\n"
         );
     }
 }
