@@ -25,6 +25,7 @@ pub use write::fmp4_part;
 
 use super::{Cut, Frame, LlError, SegmentFrames};
 use crate::probe::fmp4::{Init, Track, TrackKind};
+use crate::probe::mp4box::{self, BoxAt, BoxError, get_u32, get_u64, kind_name};
 use crate::ticks::{HZ, Ticks};
 
 /// `sample_is_non_sync_sample` in sample flags.
@@ -43,82 +44,22 @@ pub(crate) struct Fmp4Cut {
     len: usize,
 }
 
-/// One box: its type and where its header, body and end are in the segment.
-#[derive(Debug, Clone, Copy)]
-struct BoxAt {
-    kind: [u8; 4],
-    start: usize,
-    body: usize,
-    end: usize,
-}
-
-fn kind_name(kind: &[u8; 4]) -> String {
-    kind.iter()
-        .map(|&b| if b.is_ascii_graphic() { b as char } else { '?' })
-        .collect()
-}
-
 fn bad(kind: &[u8; 4], at: usize, problem: &str) -> LlError {
     LlError::Malformed(format!("'{}' box at byte {at}: {problem}", kind_name(kind)))
 }
 
-fn be_u32(buf: &[u8], at: usize) -> Option<u32> {
-    Some(u32::from_be_bytes(
-        buf.get(at..at.checked_add(4)?)?.try_into().ok()?,
-    ))
-}
-
-fn be_u64(buf: &[u8], at: usize) -> Option<u64> {
-    Some(u64::from_be_bytes(
-        buf.get(at..at.checked_add(8)?)?.try_into().ok()?,
-    ))
-}
-
 /// The boxes in `buf[start..end]`; a box running past `end` is an error.
 fn children(buf: &[u8], start: usize, end: usize) -> Result<Vec<BoxAt>, LlError> {
-    let mut out = Vec::new();
-    let mut at = start;
-    while at < end {
-        let kind: [u8; 4] = buf
-            .get(at + 4..at + 8)
-            .and_then(|k| k.try_into().ok())
-            .unwrap_or(*b"????");
-        let short = be_u32(buf, at)
-            .filter(|_| at + 8 <= end)
-            .ok_or_else(|| bad(&kind, at, "header cut short"))?;
-        let (size, body) = match short {
-            0 => ((end - at) as u64, at + 8),
-            1 => {
-                let large = be_u64(buf, at + 8)
-                    .filter(|_| at + 16 <= end)
-                    .ok_or_else(|| bad(&kind, at, "64-bit size cut short"))?;
-                (large, at + 16)
-            }
-            n => (u64::from(n), at + 8),
-        };
-        if size < (body - at) as u64 {
-            return Err(bad(&kind, at, "size smaller than its header"));
-        }
-        let box_end = usize::try_from(size)
-            .ok()
-            .and_then(|s| at.checked_add(s))
-            .filter(|&e| e <= end)
-            .ok_or_else(|| bad(&kind, at, "cut short"))?;
-        out.push(BoxAt {
-            kind,
-            start: at,
-            body,
-            end: box_end,
-        });
-        at = box_end;
-    }
-    Ok(out)
+    mp4box::children(buf, start, end).map_err(|e| match e {
+        BoxError::Truncated { kind, at } => bad(&kind, at, "cut short"),
+        BoxError::BadSize { kind, at, .. } => bad(&kind, at, "size smaller than its header"),
+    })
 }
 
 /// Version, flags and the body after them of a full box.
 fn full_box<'a>(buf: &'a [u8], b: &BoxAt) -> Result<(u8, u32, &'a [u8]), LlError> {
     let body = &buf[b.body..b.end];
-    let vf = be_u32(body, 0).ok_or_else(|| bad(&b.kind, b.start, "cut short"))?;
+    let vf = get_u32(body, 0).ok_or_else(|| bad(&b.kind, b.start, "cut short"))?;
     Ok(((vf >> 24) as u8, vf & 0x00ff_ffff, &body[4..]))
 }
 
@@ -180,7 +121,7 @@ pub(crate) fn fragments(init: &Init, buf: &[u8]) -> Result<Vec<Fragment>, LlErro
                     match &c.kind {
                         b"mfhd" => {
                             let (_, _, body) = full_box(buf, &c)?;
-                            fragment.sequence = be_u32(body, 0).unwrap_or(0);
+                            fragment.sequence = get_u32(body, 0).unwrap_or(0);
                         }
                         b"traf" => {
                             let traf = parse_traf(init, buf, &c, b.start, &mut next_base)?;
@@ -217,7 +158,7 @@ fn parse_traf(
         .find(|b| &b.kind == b"tfhd")
         .ok_or_else(|| bad(b"traf", traf.start, "no tfhd"))?;
     let (_, flags, body) = full_box(buf, tfhd)?;
-    let track_id = be_u32(body, 0).ok_or_else(|| cut(tfhd))?;
+    let track_id = get_u32(body, 0).ok_or_else(|| cut(tfhd))?;
     let trex = init.tracks.iter().find(|t| t.id == track_id);
     let mut at = 4;
     let mut field = |present: bool, len: usize| -> Result<Option<u64>, LlError> {
@@ -225,9 +166,9 @@ fn parse_traf(
             return Ok(None);
         }
         let v = if len == 8 {
-            be_u64(body, at)
+            get_u64(body, at)
         } else {
-            be_u32(body, at).map(u64::from)
+            get_u32(body, at).map(u64::from)
         };
         at += len;
         v.map(Some).ok_or_else(|| cut(tfhd))
@@ -263,9 +204,9 @@ fn parse_traf(
             b"tfdt" => {
                 let (version, _, body) = full_box(buf, b)?;
                 let t = if version == 1 {
-                    be_u64(body, 0)
+                    get_u64(body, 0)
                 } else {
-                    be_u32(body, 0).map(u64::from)
+                    get_u32(body, 0).map(u64::from)
                 };
                 dts = Some(t.ok_or_else(|| cut(b))?);
             }
@@ -300,17 +241,17 @@ fn parse_trun(
             "fewer sample records than its sample_count",
         )
     };
-    let count = be_u32(body, 0).ok_or_else(cut)? as usize;
+    let count = get_u32(body, 0).ok_or_else(cut)? as usize;
     let mut at = 4;
     if flags & 0x01 != 0 {
-        let offset = be_u32(body, at).ok_or_else(cut)? as i32;
+        let offset = get_u32(body, at).ok_or_else(cut)? as i32;
         data = usize::try_from(base as i64 + i64::from(offset))
             .map_err(|_| bad(&b.kind, b.start, "data offset before the segment"))?;
         at += 4;
     }
     let first_flags = if flags & 0x04 != 0 {
         at += 4;
-        Some(be_u32(body, at - 4).ok_or_else(cut)?)
+        Some(get_u32(body, at - 4).ok_or_else(cut)?)
     } else {
         None
     };
@@ -332,7 +273,7 @@ fn parse_trun(
             fields
                 .iter()
                 .position(|&x| x == f)
-                .and_then(|k| be_u32(r, 4 * k))
+                .and_then(|k| get_u32(r, 4 * k))
         };
         let duration = value(0x100).unwrap_or(traf.default_duration);
         let size = value(0x200).unwrap_or(traf.default_size);

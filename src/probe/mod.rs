@@ -16,6 +16,7 @@
 pub mod audio;
 pub mod ffprobe;
 pub mod fmp4;
+pub(crate) mod mp4box;
 pub mod native;
 pub mod ts;
 

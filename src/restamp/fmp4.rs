@@ -12,7 +12,7 @@
 //! else (`styp`, `mdat`, `free`, unknown boxes) is copied unchanged. Pure; every
 //! malformed input is a typed [`Fmp4Error`].
 
-const HEADER: usize = 8;
+use crate::probe::mp4box::{self, BoxAt, BoxError, SizeField, get_u32, get_u64, kind_name};
 
 /// The shift of one track.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -102,31 +102,20 @@ pub enum Fmp4Error {
     },
 }
 
-/// One box: where it is and how its size is written.
-#[derive(Debug, Clone, Copy)]
-struct BoxAt {
-    kind: [u8; 4],
-    start: usize,
-    /// First byte after the header (and after the large size).
-    body: usize,
-    end: usize,
-    size: SizeField,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum SizeField {
-    /// 32-bit size at `start`.
-    Short,
-    /// 64-bit size at `start + 8`.
-    Large,
-    /// Size 0: up to the end of the parent; never rewritten.
-    ToEnd,
-}
-
-fn kind_name(kind: &[u8; 4]) -> String {
-    kind.iter()
-        .map(|&b| if b.is_ascii_graphic() { b as char } else { '?' })
-        .collect()
+impl From<BoxError> for Fmp4Error {
+    fn from(e: BoxError) -> Self {
+        match e {
+            BoxError::Truncated { kind, at } => Fmp4Error::Truncated {
+                kind: kind_name(&kind),
+                at,
+            },
+            BoxError::BadSize { kind, at, size } => Fmp4Error::BadSize {
+                kind: kind_name(&kind),
+                at,
+                size,
+            },
+        }
+    }
 }
 
 fn truncated(kind: &[u8; 4], at: usize) -> Fmp4Error {
@@ -136,63 +125,8 @@ fn truncated(kind: &[u8; 4], at: usize) -> Fmp4Error {
     }
 }
 
-fn get_u32(buf: &[u8], at: usize) -> Option<u32> {
-    Some(u32::from_be_bytes(
-        buf.get(at..at.checked_add(4)?)?.try_into().ok()?,
-    ))
-}
-
-fn get_u64(buf: &[u8], at: usize) -> Option<u64> {
-    Some(u64::from_be_bytes(
-        buf.get(at..at.checked_add(8)?)?.try_into().ok()?,
-    ))
-}
-
-/// The boxes in `buf[start..end]`.
 fn children(buf: &[u8], start: usize, end: usize) -> Result<Vec<BoxAt>, Fmp4Error> {
-    let mut out = Vec::new();
-    let mut at = start;
-    while at < end {
-        let short = get_u32(buf, at).filter(|_| at + HEADER <= end);
-        let kind: [u8; 4] = buf
-            .get(at + 4..at + 8)
-            .and_then(|k| k.try_into().ok())
-            .unwrap_or(*b"????");
-        let Some(short) = short else {
-            return Err(truncated(&kind, at));
-        };
-        let (size, body, field) = match short {
-            0 => ((end - at) as u64, at + HEADER, SizeField::ToEnd),
-            1 => {
-                let large = get_u64(buf, at + HEADER)
-                    .filter(|_| at + 16 <= end)
-                    .ok_or_else(|| truncated(&kind, at))?;
-                (large, at + 16, SizeField::Large)
-            }
-            n => (u64::from(n), at + HEADER, SizeField::Short),
-        };
-        if size < (body - at) as u64 {
-            return Err(Fmp4Error::BadSize {
-                kind: kind_name(&kind),
-                at,
-                size,
-            });
-        }
-        let box_end = usize::try_from(size)
-            .ok()
-            .and_then(|s| at.checked_add(s))
-            .filter(|&e| e <= end)
-            .ok_or_else(|| truncated(&kind, at))?;
-        out.push(BoxAt {
-            kind,
-            start: at,
-            body,
-            end: box_end,
-            size: field,
-        });
-        at = box_end;
-    }
-    Ok(out)
+    Ok(mp4box::children(buf, start, end)?)
 }
 
 /// A field to rewrite once every growth is known.
