@@ -30,9 +30,9 @@ fn segment_track(live: &LiveStream, file: &str, g: Option<u64>) -> Option<usize>
     Some(numbered.unwrap_or(first))
 }
 
-/// Segment `g` of an MPEG-TS track with its timestamps moved onto the
-/// timeline (continuous mode); `None` when the file is not such a segment
-/// (then it is served as it is).
+/// Segment `g` (MPEG-TS, fMP4 or WebVTT) with its timestamps moved onto
+/// the timeline (continuous mode); `None` when the file is not such a
+/// segment (then it is served as it is).
 pub(super) async fn continuous(
     app: &Arc<App>,
     stream: &str,
@@ -83,7 +83,7 @@ pub(super) async fn continuous(
     }
     let fmp4 = crate::probe::fmp4::looks_like_mp4(data);
     if !fmp4 && data.first() != Some(&0x47) {
-        return Ok(None); // Neither MPEG-TS nor fMP4 (WebVTT, say): served as it is.
+        return Ok(None); // Neither MPEG-TS, fMP4 nor WebVTT: served as it is.
     }
     let dir = app.library.config().root.join(stream);
     let plan = live
